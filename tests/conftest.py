@@ -1,0 +1,46 @@
+"""Shared fixtures: a fresh database per test on SQLite, and on PostgreSQL where reachable.
+
+`CDP_TEST_POSTGRES_URL` names a server (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres);
+each test that asks for `database_url` gets its own database there, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+POSTGRES_URL = os.environ.get("CDP_TEST_POSTGRES_URL", "")
+
+
+def _backends() -> list:
+    reason = "PostgreSQL not configured: set CDP_TEST_POSTGRES_URL (the CI script does)"
+    return ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason=reason))]
+
+
+def postgres_database() -> Iterator[str]:
+    """Create a throw-away database on the test server and yield its URL; drop it afterwards."""
+    server = make_url(POSTGRES_URL)
+    name = f"cdp_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=_backends())
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """URL of an empty database, once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'cdp.db'}"
+    else:
+        yield from postgres_database()
