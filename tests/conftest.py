@@ -6,6 +6,7 @@ each test that asks for `database_url` gets its own database there, dropped afte
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from cdp.db import upgrade
+from cdp.settings import Settings
+from cdp.store import Store
 
 POSTGRES_URL = os.environ.get("CDP_TEST_POSTGRES_URL", "")
 
@@ -44,3 +49,26 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'cdp.db'}"
     else:
         yield from postgres_database()
+
+
+TEST_MASTER_KEY = "v1:" + base64.b64encode(bytes(range(32))).decode()  # fixed test key, never a real one
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path) -> Settings:
+    """Settings for a fresh, migrated data database and its own key store under tmp_path."""
+    result = Settings(
+        data_dir=tmp_path / "cdp-data",
+        database_url=database_url,
+        keystore_url=f"sqlite:///{tmp_path / 'keys.db'}",
+        master_key=TEST_MASTER_KEY,
+    )
+    upgrade(database_url)
+    return result
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    opened = Store.open(settings)
+    yield opened
+    opened.close()

@@ -1,0 +1,1 @@
+"""Field-level encryption: per-profile data keys wrapped by a versioned master key, and blind indexes."""

@@ -1,0 +1,30 @@
+"""Events (orders, carts, page views, tickets, reviews...): structured non-personal columns in the clear for
+analytics (type, time, amounts), everything else in one encrypted JSON value."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from cdp.ids import new_id, utcnow
+from cdp.sqltypes import UTCDateTime
+
+
+class Event(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("source", "source_event_id", name="uq_event_source_id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    profile_id: str = Field(foreign_key="profile.id", index=True, max_length=36)
+    source: str = Field(max_length=64)
+    source_event_id: str = Field(max_length=200)
+    type: str = Field(max_length=32, index=True)
+    occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    utc_offset_minutes: int = 0  # the customer's local offset when it happened (campaign timing)
+    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    amount_minor: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    currency: str | None = Field(default=None, max_length=3)
+    base_amount_minor: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    base_currency: str | None = Field(default=None, max_length=3)
+    properties_ct: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -1,0 +1,39 @@
+"""Process configuration, read from CDP_* environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDP_", extra="ignore")
+
+    data_dir: Path = Path("./cdp-data")
+    database_url: str = ""  # default: sqlite under data_dir
+    keystore_url: str = ""  # default: a separate sqlite file under data_dir, never in the data database
+    master_key: str = ""  # base64 of 32 bytes; or "v2:<b64>,v1:<b64>" to keep old versions for unwrapping
+    master_key_file: Path | None = None  # default: data_dir/master.key (0600, made by `cdp keys init`)
+    env: str = "development"  # "production" turns off introspection and the GraphQL IDE
+    base_currency: str = "USD"
+    dek_cache_size: int = 10_000
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'cdp.db'}"
+
+    def resolved_keystore_url(self) -> str:
+        return self.keystore_url or f"sqlite:///{self.data_dir / 'keys.db'}"
+
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,43 @@
+"""The process-wide handle on storage: data engine, key store, blind indexer, rates. Built once per process
+and passed to every service function (GraphQL, CLI, webhooks and import share it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from cdp.crypto.keystore import BlindIndexer, KeyStore
+from cdp.crypto.master import load_key_ring
+from cdp.db import check_schema, make_engine
+from cdp.events.currency import RateTable
+from cdp.settings import Settings, get_settings
+
+
+@dataclass
+class Store:
+    settings: Settings
+    engine: Engine
+    keystore: KeyStore
+    indexer: BlindIndexer
+    rates: RateTable
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, require_current_schema: bool = True) -> Store:
+        settings = settings or get_settings()
+        engine = make_engine(settings.resolved_database_url())
+        if require_current_schema:
+            check_schema(engine)
+        keystore = KeyStore(
+            make_engine(settings.resolved_keystore_url()), load_key_ring(settings), cache_size=settings.dek_cache_size
+        )
+        keystore.ensure_schema()
+        return cls(settings, engine, keystore, keystore.blind_indexer(), RateTable.load())
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.keystore.engine.dispose()

@@ -1,0 +1,179 @@
+"""Identity resolution through the ingest service, on both backends."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from cdp.identity.models import MergeRecord, Profile, ReviewItem
+from cdp.identity.resolve import unmerge
+from cdp.ingest.service import ingest
+from cdp.profiles import service as profiles
+from cdp.store import Store
+from tests.factories import event, order
+
+
+def _one(store: Store, raw: dict) -> str:
+    [outcome] = ingest(store, [raw])
+    assert outcome.status == "stored", outcome.errors
+    assert outcome.profile_id
+    return outcome.profile_id
+
+
+def _root_count(store: Store) -> int:
+    with store.session() as s:
+        return s.execute(select(func.count()).select_from(Profile).where(Profile.merged_into.is_(None))).scalar_one()
+
+
+def _snapshot(store: Store, profile_id: str) -> dict:
+    with store.session() as s:
+        ids = sorted((i.kind, i.value) for i in profiles.identities(s, store, [profile_id]))
+        evs = sorted(e.id for e in profiles.events(s, store, [profile_id], first=1000))
+        trs = {n: t.value for n, t in profiles.traits(s, store, [profile_id]).items()}
+    return {"identities": ids, "events": evs, "traits": trs}
+
+
+def test_same_email_in_different_case_is_one_profile(store: Store) -> None:
+    a = _one(store, event({"email": "Anna.Schmidt@Example.de"}))
+    b = _one(store, event({"email": "  anna.schmidt@example.DE "}, source="support_desk"))
+    assert a == b
+    assert _root_count(store) == 1
+
+
+def test_phone_national_and_international_format_is_one_profile(store: Store) -> None:
+    a = _one(store, event({"phone": "030 12345678"}, country="DE"))
+    b = _one(store, event({"phone": "+49 30 1234 5678"}, country="FR", source="amazon"))
+    assert a == b
+    with store.session() as s:
+        [ident] = profiles.identities(s, store, [a])
+    assert ident.value == "+493012345678"
+
+
+def test_third_record_links_two_existing_profiles(store: Store) -> None:
+    first = _one(store, event({"email": "kenji@example.jp"}, country="JP"))
+    second = _one(store, event({"phone": "090-1234-5678"}, country="JP", source="amazon"))
+    assert first != second
+    [outcome] = ingest(store, [order({"email": "kenji@example.jp", "phone": "+81 90 1234 5678"}, country="JP")])
+    assert outcome.profile_id == first  # survivor is the oldest profile
+    assert outcome.merged_profile_ids == [second]
+    assert _root_count(store) == 1
+    with store.session() as s:
+        [record] = s.execute(select(MergeRecord)).scalars()
+        assert (record.survivor_id, record.absorbed_id, record.event_id) == (first, second, outcome.event_id)
+        assert record.identifier_kind == "phone"
+        assert profiles.find_by_identifier(s, store, "phone", "09012345678", "JP") == first
+
+
+def test_uniqueness_conflict_keeps_profiles_apart_and_opens_review(store: Store) -> None:
+    p1 = _one(store, event({"shopify_customer_id": "1001", "email": "maria@example.br"}, country="BR"))
+    p2 = _one(store, event({"shopify_customer_id": "1002", "email": "joao@example.br"}, country="BR"))
+    [outcome] = ingest(store, [event({"email": "maria@example.br", "phone": "+55 11 91234-5678"}, country="BR")])
+    assert outcome.profile_id == p1
+    [linking] = ingest(store, [event({"email": "joao@example.br", "phone": "+55 11 91234-5678"}, country="BR")])
+    assert linking.status == "stored"
+    assert linking.merged_profile_ids == []
+    assert linking.review_item_id is not None
+    assert any("shopify_customer_id" in w for w in linking.warnings)
+    assert _root_count(store) == 2
+    with store.session() as s:
+        item = s.get(ReviewItem, linking.review_item_id)
+        assert set(item.profile_ids.split(",")) == {p1, p2}
+        assert "unique" in item.reason
+
+
+def test_second_unique_identifier_on_a_matching_record_is_not_merged(store: Store) -> None:
+    p1 = _one(store, event({"shopify_customer_id": "2001", "email": "shared@example.com"}))
+    [outcome] = ingest(store, [event({"shopify_customer_id": "2002", "email": "shared@example.com"})])
+    assert outcome.status == "stored"
+    assert outcome.profile_id != p1
+    assert outcome.review_item_id is not None
+    with store.session() as s:
+        kinds = [i.kind for i in profiles.identities(s, store, [outcome.profile_id])]
+    assert kinds == ["shopify_customer_id"]  # the shared email stays with its first owner
+
+
+def test_blocked_values_never_link(store: Store) -> None:
+    a = _one(store, event({"email": "test@test.com", "phone": "+49 30 1111 2222"}))
+    b = _one(store, event({"email": "TEST@test.com", "phone": "+49 30 3333 4444"}))
+    assert a != b
+    [only_blocked] = ingest(store, [event({"email": "test@test.com"})])
+    assert only_blocked.status == "rejected"
+    assert "no usable identifier" in only_blocked.errors[0]
+    [placeholder_phone] = ingest(store, [event({"phone": "0000000", "email": "real@example.com"})])
+    assert placeholder_phone.status == "stored"
+    assert any("blocked" in w for w in placeholder_phone.warnings)
+
+
+def test_unmerge_restores_both_profiles_exactly(store: Store) -> None:
+    p1 = _one(store, order({"email": "lea@example.fr"}, country="FR", traits={"first_name": "Léa"}))
+    p2 = _one(store, order({"phone": "06 12 34 56 78"}, country="FR", source="amazon", traits={"city": "Lyon"}))
+    before1, before2 = _snapshot(store, p1), _snapshot(store, p2)
+    [link] = ingest(store, [event({"email": "lea@example.fr", "phone": "+33612345678"}, country="FR")])
+    assert link.merged_profile_ids == [p2]
+    with store.session() as s:
+        group = profiles.load_group(s, p2)
+        assert group.root.id == p1 and set(group.member_ids) == {p1, p2}
+        assert set(profiles.traits(s, store, group.member_ids)) == {"first_name", "city"}
+        unmerge(s, p2)
+        s.commit()
+    after2 = _snapshot(store, p2)
+    assert after2 == before2
+    after1 = _snapshot(store, p1)
+    assert after1["identities"] == before1["identities"] and after1["traits"] == before1["traits"]
+    assert set(after1["events"]) == set(before1["events"]) | {link.event_id}  # the linking event stays
+    assert _root_count(store) == 2
+    with store.session() as s:
+        assert s.execute(select(MergeRecord.unmerged_at)).scalar_one() is not None
+
+
+def test_resent_events_are_stored_once(store: Store) -> None:
+    raw = order({"email": "dup@example.com"}, source_event_id="order-1")
+    first, again = ingest(store, [raw, raw])
+    assert (first.status, again.status) == ("stored", "duplicate")
+    [later] = ingest(store, [raw])
+    assert later.status == "duplicate" and later.event_id == first.event_id
+    with store.session() as s:
+        assert len(profiles.events(s, store, [first.profile_id], first=10)) == 1
+
+
+def test_concurrent_ingest_of_a_new_identifier_yields_one_profile(store: Store) -> None:
+    """Two writers, real concurrent sessions, the same never-seen email: one profile."""
+    barrier = threading.Barrier(4)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            barrier.wait()
+            results.append(_one(store, event({"email": "race@example.com"}, source_event_id=f"race-{n}")))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(set(results)) == 1
+    assert _root_count(store) == 1
+
+
+@pytest.mark.parametrize(
+    ("identifiers", "message"),
+    [
+        ({"email": "not-an-email"}, "identifiers.email: not a valid address"),
+        ({"phone": "12"}, "identifiers.phone: not a valid number"),
+        ({"fax": "123"}, "unknown identifier kind"),
+    ],
+)
+def test_invalid_identifiers_are_rejected_and_good_events_kept(store: Store, identifiers: dict, message: str) -> None:
+    good = event({"email": "good@example.com"})
+    bad = event(identifiers)
+    outcomes = ingest(store, [good, bad])
+    assert outcomes[0].status == "stored"
+    assert outcomes[1].status == "rejected"
+    assert message in "; ".join(outcomes[1].errors)
+    assert "not-an-email" not in "; ".join(outcomes[1].errors)  # errors never echo values
