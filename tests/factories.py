@@ -5,7 +5,12 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from cdp.access.gate import AccessContext
+from cdp.ingest.service import IngestOutcome, ingest
+from cdp.store import Store
+
 _counter = itertools.count(1)
+OPERATOR = AccessContext.operator("order_fulfillment")
 
 
 def event(identifiers: dict[str, str], **overrides: Any) -> dict[str, Any]:
@@ -26,3 +31,8 @@ def event(identifiers: dict[str, str], **overrides: Any) -> dict[str, Any]:
 def order(identifiers: dict[str, str], total: str = "19.99", currency: str = "EUR", **overrides: Any) -> dict[str, Any]:
     props = {"order_id": f"o-{next(_counter)}", "total": total, "currency": currency, "items": []}
     return event(identifiers, type="order", properties=props, **overrides)
+
+
+def ingest_all(store: Store, *events: object) -> list[IngestOutcome]:
+    """Ingest as the operator (role admin) through the one ingest service."""
+    return ingest(store, events, access=OPERATOR)

@@ -9,14 +9,13 @@ from sqlalchemy import func, select
 
 from cdp.identity.models import MergeRecord, Profile, ReviewItem
 from cdp.identity.resolve import unmerge
-from cdp.ingest.service import ingest
 from cdp.profiles import service as profiles
 from cdp.store import Store
-from tests.factories import event, order
+from tests.factories import event, ingest_all, order
 
 
 def _one(store: Store, raw: dict) -> str:
-    [outcome] = ingest(store, [raw])
+    [outcome] = ingest_all(store, raw)
     assert outcome.status == "stored", outcome.errors
     assert outcome.profile_id
     return outcome.profile_id
@@ -55,7 +54,7 @@ def test_third_record_links_two_existing_profiles(store: Store) -> None:
     first = _one(store, event({"email": "kenji@example.jp"}, country="JP"))
     second = _one(store, event({"phone": "090-1234-5678"}, country="JP", source="amazon"))
     assert first != second
-    [outcome] = ingest(store, [order({"email": "kenji@example.jp", "phone": "+81 90 1234 5678"}, country="JP")])
+    [outcome] = ingest_all(store, order({"email": "kenji@example.jp", "phone": "+81 90 1234 5678"}, country="JP"))
     assert outcome.profile_id == first  # survivor is the oldest profile
     assert outcome.merged_profile_ids == [second]
     assert _root_count(store) == 1
@@ -69,9 +68,9 @@ def test_third_record_links_two_existing_profiles(store: Store) -> None:
 def test_uniqueness_conflict_keeps_profiles_apart_and_opens_review(store: Store) -> None:
     p1 = _one(store, event({"shopify_customer_id": "1001", "email": "maria@example.br"}, country="BR"))
     p2 = _one(store, event({"shopify_customer_id": "1002", "email": "joao@example.br"}, country="BR"))
-    [outcome] = ingest(store, [event({"email": "maria@example.br", "phone": "+55 11 91234-5678"}, country="BR")])
+    [outcome] = ingest_all(store, event({"email": "maria@example.br", "phone": "+55 11 91234-5678"}, country="BR"))
     assert outcome.profile_id == p1
-    [linking] = ingest(store, [event({"email": "joao@example.br", "phone": "+55 11 91234-5678"}, country="BR")])
+    [linking] = ingest_all(store, event({"email": "joao@example.br", "phone": "+55 11 91234-5678"}, country="BR"))
     assert linking.status == "stored"
     assert linking.merged_profile_ids == []
     assert linking.review_item_id is not None
@@ -85,7 +84,7 @@ def test_uniqueness_conflict_keeps_profiles_apart_and_opens_review(store: Store)
 
 def test_second_unique_identifier_on_a_matching_record_is_not_merged(store: Store) -> None:
     p1 = _one(store, event({"shopify_customer_id": "2001", "email": "shared@example.com"}))
-    [outcome] = ingest(store, [event({"shopify_customer_id": "2002", "email": "shared@example.com"})])
+    [outcome] = ingest_all(store, event({"shopify_customer_id": "2002", "email": "shared@example.com"}))
     assert outcome.status == "stored"
     assert outcome.profile_id != p1
     assert outcome.review_item_id is not None
@@ -98,10 +97,10 @@ def test_blocked_values_never_link(store: Store) -> None:
     a = _one(store, event({"email": "test@test.com", "phone": "+49 30 1111 2222"}))
     b = _one(store, event({"email": "TEST@test.com", "phone": "+49 30 3333 4444"}))
     assert a != b
-    [only_blocked] = ingest(store, [event({"email": "test@test.com"})])
+    [only_blocked] = ingest_all(store, event({"email": "test@test.com"}))
     assert only_blocked.status == "rejected"
     assert "no usable identifier" in only_blocked.errors[0]
-    [placeholder_phone] = ingest(store, [event({"phone": "0000000", "email": "real@example.com"})])
+    [placeholder_phone] = ingest_all(store, event({"phone": "0000000", "email": "real@example.com"}))
     assert placeholder_phone.status == "stored"
     assert any("blocked" in w for w in placeholder_phone.warnings)
 
@@ -110,7 +109,7 @@ def test_unmerge_restores_both_profiles_exactly(store: Store) -> None:
     p1 = _one(store, order({"email": "lea@example.fr"}, country="FR", traits={"first_name": "Léa"}))
     p2 = _one(store, order({"phone": "06 12 34 56 78"}, country="FR", source="amazon", traits={"city": "Lyon"}))
     before1, before2 = _snapshot(store, p1), _snapshot(store, p2)
-    [link] = ingest(store, [event({"email": "lea@example.fr", "phone": "+33612345678"}, country="FR")])
+    [link] = ingest_all(store, event({"email": "lea@example.fr", "phone": "+33612345678"}, country="FR"))
     assert link.merged_profile_ids == [p2]
     with store.session() as s:
         group = profiles.load_group(s, p2)
@@ -130,9 +129,9 @@ def test_unmerge_restores_both_profiles_exactly(store: Store) -> None:
 
 def test_resent_events_are_stored_once(store: Store) -> None:
     raw = order({"email": "dup@example.com"}, source_event_id="order-1")
-    first, again = ingest(store, [raw, raw])
+    first, again = ingest_all(store, raw, raw)
     assert (first.status, again.status) == ("stored", "duplicate")
-    [later] = ingest(store, [raw])
+    [later] = ingest_all(store, raw)
     assert later.status == "duplicate" and later.event_id == first.event_id
     with store.session() as s:
         assert len(profiles.events(s, store, [first.profile_id], first=10)) == 1
@@ -172,7 +171,7 @@ def test_concurrent_ingest_of_a_new_identifier_yields_one_profile(store: Store) 
 def test_invalid_identifiers_are_rejected_and_good_events_kept(store: Store, identifiers: dict, message: str) -> None:
     good = event({"email": "good@example.com"})
     bad = event(identifiers)
-    outcomes = ingest(store, [good, bad])
+    outcomes = ingest_all(store, good, bad)
     assert outcomes[0].status == "stored"
     assert outcomes[1].status == "rejected"
     assert message in "; ".join(outcomes[1].errors)

@@ -237,7 +237,7 @@ class KeyStore:
         return BlindIndexer(self._blind_index_root())
 
     # -- rotation --------------------------------------------------------------------------------
-    def rotate(self, batch_size: int = 1000) -> int:
+    def rewrap_all(self, batch_size: int = 1000) -> int:
         """Rewrap every key not under the current master key version. Data is not touched."""
         current = self.ring.current_version
         rewrapped = 0

@@ -7,20 +7,13 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-FIELDS_FILE = Path(__file__).resolve().parents[2] / "policies" / "fields.yaml"
+from cdp.dictionary import dictionary
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
-
-@lru_cache(maxsize=1)
-def data_dictionary() -> dict[str, Any]:
-    return yaml.safe_load(FIELDS_FILE.read_text())
 
 
 class InvalidEvent(ValueError):
@@ -46,7 +39,7 @@ class IncomingEvent(BaseModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        types = data_dictionary()["events"]
+        types = dictionary().events
         if value not in types:
             raise ValueError(f"unknown event type; expected one of {', '.join(types)}")
         return value
@@ -59,7 +52,7 @@ class IncomingEvent(BaseModel):
     @field_validator("identifiers")
     @classmethod
     def _identifier_kinds(cls, value: dict[str, str]) -> dict[str, str]:
-        kinds = data_dictionary()["identifiers"]
+        kinds = dictionary().identifiers
         unknown = sorted(set(value) - set(kinds))
         if unknown:
             raise ValueError(f"unknown identifier kind(s) {unknown}; expected {', '.join(kinds)}")

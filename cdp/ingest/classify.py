@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdp.events.schema import data_dictionary
+from cdp.dictionary import dictionary
 
 
 @dataclass
@@ -15,10 +15,8 @@ class TraitClassifier:
 
     @classmethod
     def default(cls) -> TraitClassifier:
-        fields = data_dictionary()
-        return cls(
-            {n: spec["category"] for n, spec in fields["traits"].items()}, fields["undeclared_trait"]["category"]
-        )
+        fields = dictionary()
+        return cls({n: spec.category for n, spec in fields.traits.items()}, fields.undeclared_trait.category)
 
     def category(self, name: str, value: object) -> str:
         return self.declared.get(name, self.undeclared)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cdp.events.schema import data_dictionary
+from cdp.access.gate import AccessContext
+from cdp.dictionary import dictionary
 from cdp.ingest.service import ingest
 from cdp.store import Store
 
@@ -42,6 +43,7 @@ def import_file(
     store: Store,
     path: Path,
     *,
+    access: AccessContext,
     fmt: str | None = None,
     source: str | None = None,
     on_progress: Callable[[int], None] | None = None,
@@ -55,19 +57,23 @@ def import_file(
     for item in lines:
         batch.append(item)
         if len(batch) >= BATCH_SIZE:
-            _flush(store, batch, report, on_progress)
-    _flush(store, batch, report, on_progress)
+            _flush(store, batch, report, access, on_progress)
+    _flush(store, batch, report, access, on_progress)
     return report
 
 
 def _flush(
-    store: Store, batch: list[tuple[int, object]], report: ImportReport, on_progress: Callable[[int], None] | None
+    store: Store,
+    batch: list[tuple[int, object]],
+    report: ImportReport,
+    access: AccessContext,
+    on_progress: Callable[[int], None] | None,
 ) -> None:
     if not batch:
         return
     parse_errors = {n: r.errors for n, r in batch if isinstance(r, LineError)}
     good = [(n, r) for n, r in batch if not isinstance(r, LineError)]
-    for (line, _), outcome in zip(good, ingest(store, [r for _, r in good]), strict=True):
+    for (line, _), outcome in zip(good, ingest(store, [r for _, r in good], access=access), strict=True):
         if outcome.status == "rejected":
             report.rejected.append(LineError(line, outcome.errors))
         else:
@@ -101,18 +107,21 @@ def _csv_records(path: Path, source: str) -> Iterator[tuple[int, object]]:
     re-importing the same file stores nothing twice."""
     raw = path.read_bytes()
     file_key = hashlib.sha256(raw).hexdigest()[:12]
-    kinds, reserved = set(data_dictionary()["identifiers"]), {"id", "occurred_at"}
+    kinds, reserved = set(dictionary().identifiers), {"id", "occurred_at"}
     now = datetime.now(UTC).isoformat()
     reader = csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))
     for row in reader:
         number = reader.line_num
         row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        yield number, {
-            "source": source,
-            "source_event_id": row.get("id") or f"csv-{file_key}-{number}",
-            "type": "identify",
-            "occurred_at": row.get("occurred_at") or now,
-            "country": row.get("country") or None,
-            "identifiers": {k: v for k, v in row.items() if k in kinds and v},
-            "traits": {k: v for k, v in row.items() if k not in kinds | reserved and v},
-        }
+        yield (
+            number,
+            {
+                "source": source,
+                "source_event_id": row.get("id") or f"csv-{file_key}-{number}",
+                "type": "identify",
+                "occurred_at": row.get("occurred_at") or now,
+                "country": row.get("country") or None,
+                "identifiers": {k: v for k, v in row.items() if k in kinds and v},
+                "traits": {k: v for k, v in row.items() if k not in kinds | reserved and v},
+            },
+        )

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from consent.jurisdiction import jurisdiction_for
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
+from cdp.access.gate import AccessContext
+from cdp.categories import event_category, identifier_category
 from cdp.events.currency import MoneyError, to_minor
 from cdp.events.models import Event
 from cdp.events.schema import IncomingEvent, InvalidEvent, parse_event
@@ -27,6 +28,8 @@ from cdp.ids import new_id, utcnow
 from cdp.ingest.classify import TraitClassifier
 from cdp.profiles.models import Trait
 from cdp.store import Store
+from consent.jurisdiction import jurisdiction_for
+from policies.errors import AccessDenied
 
 MONEY_EVENT_TYPES = {"order", "cart"}
 MAX_ATTEMPTS = 5
@@ -56,17 +59,24 @@ class _Prepared:
 
 
 def ingest(
-    store: Store, raw_events: Sequence[object], *, classifier: TraitClassifier | None = None
+    store: Store,
+    raw_events: Sequence[object],
+    *,
+    access: AccessContext,
+    classifier: TraitClassifier | None = None,
 ) -> list[IngestOutcome]:
+    """Validate, authorize (write on every category the event carries) and store a batch of events."""
+    classifier = classifier or TraitClassifier.default()
     outcomes: dict[int, IngestOutcome] = {}
     prepared: list[_Prepared] = []
     for index, raw in enumerate(raw_events):
         try:
-            prepared.append(_prepare(store, index, raw))
-        except (InvalidEvent, InvalidIdentifier, MoneyError) as exc:
+            item = _prepare(store, index, raw)
+            _authorize(access, item, classifier)
+            prepared.append(item)
+        except (InvalidEvent, InvalidIdentifier, MoneyError, AccessDenied) as exc:
             problems = exc.problems if isinstance(exc, InvalidEvent) else [str(exc)]
             outcomes[index] = IngestOutcome(index, "rejected", errors=problems)
-    classifier = classifier or TraitClassifier.default()
     for attempt in range(MAX_ATTEMPTS):
         try:
             with store.session() as session:
@@ -80,6 +90,15 @@ def ingest(
                 raise
     outcomes.update({o.index: o for o in stored})
     return [outcomes[i] for i in range(len(raw_events))]
+
+
+def _authorize(access: AccessContext, item: _Prepared, classifier: TraitClassifier) -> None:
+    event = item.event
+    categories = [event_category(event.type)]
+    categories += [identifier_category(i.kind) for i in item.identifiers]
+    categories += [classifier.category(name, value) for name, value in event.traits.items()]
+    for category in dict.fromkeys(categories):
+        access.require(category, action="write")
 
 
 def _prepare(store: Store, index: int, raw: object) -> _Prepared:

@@ -33,6 +33,7 @@ class IdentityView:
 
 @dataclass(frozen=True)
 class TraitView:
+    profile_id: str
     name: str
     value: Any
     category: str
@@ -103,16 +104,31 @@ def identities(session: Session, store: Store, member_ids: list[str]) -> list[Id
     ]
 
 
-def traits(session: Session, store: Store, member_ids: list[str]) -> dict[str, TraitView]:
-    """Latest value per trait name across the group."""
+def trait_views(session: Session, store: Store, member_ids: list[str]) -> list[TraitView]:
+    """Every trait row of these profiles, oldest observation first."""
     rows = session.execute(
         select(Trait).where(Trait.profile_id.in_(member_ids)).order_by(Trait.updated_at, Trait.id)
     ).scalars()
-    result: dict[str, TraitView] = {}
-    for r in rows:
-        value = json.loads(store.keystore.decrypt(r.profile_id, "trait", "value", r.id, r.value_ct))
-        result[r.name] = TraitView(r.name, value, r.category, r.source, r.updated_at)
-    return result
+    return [
+        TraitView(
+            r.profile_id,
+            r.name,
+            json.loads(store.keystore.decrypt(r.profile_id, "trait", "value", r.id, r.value_ct)),
+            r.category,
+            r.source,
+            r.updated_at,
+        )
+        for r in rows
+    ]
+
+
+def latest_traits(views: list[TraitView]) -> dict[str, TraitView]:
+    """The newest value per trait name (views must be oldest first)."""
+    return {v.name: v for v in views}
+
+
+def traits(session: Session, store: Store, member_ids: list[str]) -> dict[str, TraitView]:
+    return latest_traits(trait_views(session, store, member_ids))
 
 
 def events(

@@ -1,0 +1,101 @@
+"""The access gate, cdp side: one object per request (or CLI command) that every service touching personal
+data consults. It answers from precomputed grants (policies.gate) and per-subject state.
+
+GraphQL's pre-execution field check, resolvers, the CLI and exports all go through `AccessContext`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import threading
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from cdp.auth.service import Principal
+from cdp.profiles.service import ProfileGroup
+from policies.errors import AccessDenied
+from policies.gate import Grants, PolicyGate
+
+RESTRICTED_PURPOSES = frozenset({"legal_compliance"})  # a restricted profile is processed only for these
+_gate: PolicyGate | None = None
+_gate_lock = threading.Lock()
+
+
+def policy_gate() -> PolicyGate:
+    """The process-wide gate; policy files edited on disk are picked up without a restart."""
+    global _gate
+    with _gate_lock:
+        if _gate is None:
+            _gate = PolicyGate()
+    _gate.reload_if_changed()
+    return _gate
+
+
+class SubjectScopeError(AccessDenied):
+    """A data-subject token asked for a profile that is not its own."""
+
+    def __init__(self, principal: Principal, purpose: str) -> None:
+        Exception.__init__(self, "access denied: a data-subject token may only read its own profile")
+        self.role, self.purpose, self.action, self.category, self.field = principal.role, purpose, "read", "*", None
+
+
+@dataclass(frozen=True)
+class Redaction:
+    path: str
+    subject_id: str
+    reason: str
+
+
+@dataclass
+class AccessContext:
+    principal: Principal
+    purpose: str
+    grants: Grants
+    redactions: list[Redaction] = field(default_factory=list)
+    subjects: set[str] = field(default_factory=set)  # root profile ids whose data was returned
+    categories: set[str] = field(default_factory=set)  # categories returned
+    _blocked: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def for_principal(cls, principal: Principal, purpose: str) -> AccessContext:
+        return cls(principal, purpose, policy_gate().grants(principal.role, purpose))
+
+    @classmethod
+    def operator(cls, purpose: str) -> AccessContext:
+        """The operator at the machine (CLI, demo loader): role admin, still through the gate and audited."""
+        return cls.for_principal(Principal(f"cli:{getpass.getuser()}", "operator", "admin"), purpose)
+
+    def require(self, category: str, *, action: str = "read", field: str | None = None) -> None:
+        self.grants.require(action, category, field=field)
+
+    def allows(self, category: str, action: str = "read") -> bool:
+        return self.grants.allows(action, category)
+
+    def check_subject(self, member_ids: list[str]) -> None:
+        """A data-subject token sees only its own merge group."""
+        if self.principal.profile_id is not None and self.principal.profile_id not in member_ids:
+            raise SubjectScopeError(self.principal, self.purpose)
+
+    def blocked_reason(self, session: Session, group: ProfileGroup) -> str | None:
+        """Why this subject's personal fields must be null for this request, or None. Decided once per
+        subject per request."""
+        root_id = group.root.id
+        if root_id not in self._blocked:
+            self._blocked[root_id] = self._decide_block(session, group)
+        return self._blocked[root_id]
+
+    def _decide_block(self, session: Session, group: ProfileGroup) -> str | None:
+        status = group.root.status
+        if status == "erased":
+            return "erased"
+        if status == "restricted" and self.purpose not in RESTRICTED_PURPOSES:
+            return "restricted: processing limited to legal_compliance"
+        return None
+
+    def redact(self, path: str, subject_id: str, reason: str) -> None:
+        self.redactions.append(Redaction(path, subject_id, reason))
+
+    def returned(self, root_id: str, category: str) -> None:
+        self.subjects.add(root_id)
+        self.categories.add(category)
