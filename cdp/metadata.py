@@ -2,9 +2,6 @@
 
 from sqlmodel import SQLModel
 
-import cdp.auth.models
-import cdp.events.models
-import cdp.identity.models
-import cdp.profiles.models  # noqa: F401 - imported for their tables
+import consent.models  # noqa: F401 - imported for their tables
 
 metadata = SQLModel.metadata

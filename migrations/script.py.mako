@@ -12,7 +12,6 @@ from alembic import op
 ${imports if imports else ""}
 import sqlmodel
 
-import cdp.sqltypes
 
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from audit.models import UTCDateTime
 from cdp.ids import new_id, utcnow
-from cdp.sqltypes import UTCDateTime
 
 
 class Event(SQLModel, table=True):

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from audit.models import UTCDateTime
 from cdp.ids import new_id, utcnow
-from cdp.sqltypes import UTCDateTime
 
 
 def _utc_column(**kw) -> Column:  # noqa: ANN003

@@ -1,0 +1,186 @@
+"""Appending to and verifying the hash chain of `audit_entry`.
+
+Each entry stores the hash of its predecessor (`prev_hash`, the genesis entry stores 64 zeros) and its own
+hash over every other field including `seq` (see `audit.canonical`). Changing any field, deleting a row in
+the middle or swapping two rows' positions therefore breaks the chain at a nameable entry.
+
+What a chain alone cannot show: that entries were cut off the *end*. An operator who records `head()`
+somewhere else (a ticket, another system) can later pass it to `verify(..., anchor=...)` to close that gap.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO
+
+from sqlalchemy import Connection, select, text
+from sqlmodel import Session
+
+from audit.canonical import GENESIS_HASH, compute_entry_hash, dumps_list, hash_stored, iso_utc
+from audit.models import AuditEntry
+
+# Arbitrary constant naming "the audit chain head" among PostgreSQL advisory locks (ASCII "cdpaudit").
+PG_APPEND_LOCK_KEY = 0x6364_7061_7564_6974
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_T = AuditEntry.__table__.c  # type: ignore[attr-defined]
+_VERIFY_COLUMNS = (
+    _T.seq, _T.id, _T.occurred_at, _T.actor, _T.role, _T.purpose, _T.operation, _T.document_hash,
+    _T.outcome, _T.detail, _T.prev_hash, _T.subject_ids, _T.categories, _T.entry_hash,
+)  # fmt: skip
+
+
+class AuditError(ValueError):
+    """An audit entry was refused because an argument is malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    entries_checked: int
+    first_broken_seq: int | None = None
+    reason: str | None = None
+
+
+def head(session: Session | Connection) -> tuple[int, str] | None:
+    """(seq, entry_hash) of the last entry, or None for an empty log. Record it elsewhere as an anchor."""
+    row = session.execute(select(_T.seq, _T.entry_hash).order_by(_T.seq.desc()).limit(1)).first()
+    return None if row is None else (row[0], row[1])
+
+
+def append(
+    session: Session,
+    *,
+    actor: str,
+    role: str,
+    purpose: str,
+    operation: str,
+    document_hash: str,
+    subject_ids: Iterable[str],
+    categories: Iterable[str],
+    outcome: str,
+    detail: str = "",
+) -> AuditEntry:
+    """Append one entry inside the caller's transaction (flushed, not committed).
+
+    `subject_ids` are profile ids and `categories` data-category names: never personal values, and `detail`
+    is a short non-personal reason. Appends are serialized so two writers cannot fork the chain: on
+    PostgreSQL by a transaction-scoped advisory lock (READ COMMITTED, the default, so the head read after
+    the lock sees the previous holder's commit); on SQLite by taking the database write lock with a no-op
+    UPDATE before the head is read. Either lock is held until the caller commits or rolls back, so keep the
+    transaction short. Should a writer race anyway (another isolation level, another dialect), the `seq`
+    primary key makes the loser fail with IntegrityError instead of forking the chain.
+    """
+    fields = {"actor": actor, "role": role, "purpose": purpose, "operation": operation, "outcome": outcome}
+    for name, value in fields.items():
+        if not isinstance(value, str) or not value.strip():
+            raise AuditError(f"{name} must be a non-empty string")
+    if not isinstance(document_hash, str) or not _HEX64.fullmatch(document_hash):
+        raise AuditError("document_hash must be 64 lower-case hex characters (sha256)")
+    if len(outcome) > 32 or len(detail) > 500:
+        raise AuditError("outcome (max 32) or detail (max 500 characters) too long")
+    subjects, cats = _list_text("subject_ids", subject_ids), _list_text("categories", categories)
+
+    _lock_chain_head(session)
+    last = head(session)
+    seq, prev_hash = (1, GENESIS_HASH) if last is None else (last[0] + 1, last[1])
+    entry = AuditEntry(
+        seq=seq,
+        id=str(uuid.uuid4()),
+        occurred_at=datetime.now(UTC),
+        **fields,
+        document_hash=document_hash,
+        subject_ids=subjects,
+        categories=cats,
+        detail=detail,
+        prev_hash=prev_hash,
+    )
+    entry.entry_hash = hash_stored(
+        [seq, entry.id, iso_utc(entry.occurred_at), actor, role, purpose, operation, document_hash,
+         outcome, detail, prev_hash],
+        subjects,
+        cats,
+    )  # fmt: skip
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def verify(
+    source: Session | Connection, batch_size: int = 10_000, anchor: tuple[int, str] | None = None
+) -> VerifyResult:
+    """Walk the whole chain in seq order and report the first broken entry.
+
+    Streams plain rows in batches (no ORM objects). Detects changed fields, deleted rows (a seq gap) and
+    reordered rows (seq is hashed). A truncated tail is only detected with `anchor`, a (seq, entry_hash)
+    pair taken earlier from `head()`.
+    """
+    conn = source.connection() if isinstance(source, Session) else source
+    rows = conn.execution_options(yield_per=batch_size).execute(select(*_VERIFY_COLUMNS).order_by(_T.seq))
+    # Indexes follow _VERIFY_COLUMNS: 0-10 the hashed scalars (2 = occurred_at), 11-12 the list texts.
+    checked = (
+        (r[0], hash_stored([r[0], r[1], r[2].isoformat(timespec="microseconds"), *r[3:11]], r[11], r[12]),
+         r[10], r[13])
+        for r in rows
+    )  # fmt: skip
+    return _check_chain(checked, anchor)
+
+
+def verify_jsonl(fp: IO[str], anchor: tuple[int, str] | None = None) -> VerifyResult:
+    """Verify an `export_jsonl` file offline (a full export, from seq 1), by the documented definition."""
+    records = (json.loads(line) for line in fp if line.strip())
+    return _check_chain(
+        ((rec["seq"], compute_entry_hash(rec), rec["prev_hash"], rec["entry_hash"]) for rec in records),
+        anchor,
+    )
+
+
+def _check_chain(
+    entries: Iterator[tuple[int, str, str, str]], anchor: tuple[int, str] | None
+) -> VerifyResult:
+    """Check (seq, recomputed hash, stored prev_hash, stored entry_hash) tuples in order."""
+    expected, prev, anchor_hash = 1, GENESIS_HASH, None
+    for seq, computed, prev_hash, entry_hash in entries:
+        if seq != expected:
+            reason = (
+                f"gap: entry {expected} missing (expected seq {expected}, found {seq})"
+                if seq > expected
+                else f"entry {seq}: out of order (expected seq {expected})"
+            )
+            return VerifyResult(False, expected - 1, expected, reason)
+        if computed != entry_hash:
+            return VerifyResult(False, seq - 1, seq, f"entry {seq}: hash mismatch (fields changed)")
+        if prev_hash != prev:
+            what = "the genesis hash" if seq == 1 else f"entry {seq - 1}"
+            return VerifyResult(False, seq - 1, seq, f"entry {seq}: prev_hash does not match {what}")
+        if anchor is not None and seq == anchor[0]:
+            anchor_hash = entry_hash
+        prev, expected = entry_hash, expected + 1
+    checked = expected - 1
+    if anchor is not None:
+        if anchor[0] > checked:
+            reason = f"anchor: entry {anchor[0]} missing (log ends at seq {checked}): tail deleted"
+            return VerifyResult(False, checked, checked + 1, reason)
+        if anchor_hash != anchor[1]:
+            return VerifyResult(False, checked, anchor[0], f"entry {anchor[0]}: hash differs from the anchor")
+    return VerifyResult(True, checked)
+
+
+def _lock_chain_head(session: Session) -> None:
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_APPEND_LOCK_KEY})
+    elif conn.dialect.name == "sqlite":
+        # A write statement takes SQLite's RESERVED lock even when it matches no row.
+        conn.execute(text("UPDATE audit_entry SET seq = seq WHERE 0"))
+
+
+def _list_text(name: str, values: Iterable[str]) -> str:
+    items = None if isinstance(values, str) else list(values)  # a bare str would split into characters
+    if items is None or not all(isinstance(v, str) and v for v in items):
+        raise AuditError(f"{name} must be a list of non-empty strings")
+    return dumps_list(items)
