@@ -1,0 +1,168 @@
+"""Profiles over GraphQL: look-ups, pagination, ingestion, merge and unmerge."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from cdp.api.context import RequestContext
+from cdp.api.types import PageInfo, Profile, ProfileConnection, check_first, decode_cursor, encode_cursor
+from cdp.identity import resolve
+from cdp.identity.models import ReviewItem as ReviewItemRow
+from cdp.ingest.service import ingest
+from cdp.profiles import service as profiles
+from cdp.profiles.service import ProfileNotFound
+
+
+def _ctx(info: strawberry.Info) -> RequestContext:
+    return info.context
+
+
+def _visible_group(info: strawberry.Info, profile_id: str) -> Profile:
+    ctx = _ctx(info)
+    group = profiles.load_group(ctx.session, profile_id)
+    ctx.access.check_subject(group.member_ids)
+    return Profile(group=group)
+
+
+@strawberry.enum
+class IdentifierKind(enum.Enum):
+    email = "email"
+    phone = "phone"
+    shopify_customer_id = "shopify_customer_id"
+    amazon_buyer_id = "amazon_buyer_id"
+    external_id = "external_id"
+    device_id = "device_id"
+    anonymous_id = "anonymous_id"
+
+
+@strawberry.type
+class IngestOutcome:
+    index: int
+    status: str = strawberry.field(description="stored | duplicate | rejected")
+    event_id: strawberry.ID | None
+    profile_id: strawberry.ID | None
+    errors: list[str]
+    warnings: list[str]
+    merged_profile_ids: list[strawberry.ID]
+    review_item_id: strawberry.ID | None
+
+
+@strawberry.type
+class ReviewItem:
+    id: strawberry.ID
+    profile_ids: list[strawberry.ID]
+    reason: str
+    identifier_kind: str
+    status: str
+    created_at: datetime
+
+
+@strawberry.type
+class MergeResult:
+    merge_id: strawberry.ID
+    profile: Profile
+
+
+@strawberry.type
+class ProfileQuery:
+    @strawberry.field(description="A customer by the id of any profile in its merge group.")
+    def profile(self, info: strawberry.Info, id: strawberry.ID) -> Profile | None:
+        try:
+            return _visible_group(info, str(id))
+        except ProfileNotFound:
+            return None
+
+    @strawberry.field(description="Look a customer up by an identifier (exact match on the normalized value).")
+    def profile_by_identifier(
+        self, info: strawberry.Info, kind: IdentifierKind, value: str, country: str | None = None
+    ) -> Profile | None:
+        ctx = _ctx(info)
+        root_id = profiles.find_by_identifier(ctx.session, ctx.store, kind.value, value, country)
+        return _visible_group(info, root_id) if root_id else None
+
+    @strawberry.field(description="Customers (root profiles), cursor-paginated in id order.")
+    def profiles(self, info: strawberry.Info, first: int = 20, after: str | None = None) -> ProfileConnection:
+        ctx = _ctx(info)
+        check_first(first)
+        after_id = decode_cursor(after, 1)[0] if after else None
+        if ctx.access.principal.profile_id is not None:
+            own = _visible_group(info, ctx.access.principal.profile_id)
+            return ProfileConnection(nodes=[own], page_info=PageInfo(has_next_page=False, end_cursor=None))
+        roots = profiles.list_roots(ctx.session, first=first + 1, after=after_id)
+        groups = [profiles.load_group(ctx.session, r.id) for r in roots[:first]]
+        ctx.prime(groups)
+        return ProfileConnection(
+            nodes=[Profile(group=g) for g in groups],
+            page_info=PageInfo(
+                has_next_page=len(roots) > first,
+                end_cursor=encode_cursor(groups[-1].root.id) if groups else None,
+            ),
+        )
+
+    @strawberry.field(description="Merges the rules refused, waiting for a person to decide.")
+    def review_items(self, info: strawberry.Info, first: int = 20, status: str = "open") -> list[ReviewItem]:
+        ctx = _ctx(info)
+        ctx.access.require("user.unique_id", field="reviewItems")
+        rows = ctx.session.query(ReviewItemRow).filter(ReviewItemRow.status == status)
+        return [
+            ReviewItem(
+                id=strawberry.ID(r.id),
+                profile_ids=[strawberry.ID(p) for p in r.profile_ids.split(",")],
+                reason=r.reason,
+                identifier_kind=r.identifier_kind,
+                status=r.status,
+                created_at=r.created_at,
+            )
+            for r in rows.order_by(ReviewItemRow.created_at).limit(check_first(first))
+        ]
+
+
+@strawberry.type
+class ProfileMutation:
+    @strawberry.mutation(
+        description="Ingest events in the documented format; each is stored, a duplicate, or "
+        "rejected with reasons. Good events are stored even when others are rejected."
+    )
+    def ingest_events(self, info: strawberry.Info, events: list[JSON]) -> list[IngestOutcome]:
+        ctx = _ctx(info)
+        outcomes = ingest(ctx.store, events, access=ctx.access)
+        return [
+            IngestOutcome(
+                index=o.index,
+                status=o.status,
+                event_id=strawberry.ID(o.event_id) if o.event_id else None,
+                profile_id=strawberry.ID(o.profile_id) if o.profile_id else None,
+                errors=o.errors,
+                warnings=o.warnings,
+                merged_profile_ids=[strawberry.ID(p) for p in o.merged_profile_ids],
+                review_item_id=strawberry.ID(o.review_item_id) if o.review_item_id else None,
+            )
+            for o in outcomes
+        ]
+
+    @strawberry.mutation(
+        description="Merge two customers (e.g. deciding a review item). Same rules as automatic "
+        "merges: two values of a unique identifier kind are refused."
+    )
+    def merge_profiles(
+        self, info: strawberry.Info, survivor_id: strawberry.ID, absorbed_id: strawberry.ID
+    ) -> MergeResult:
+        ctx = _ctx(info)
+        ctx.access.require("user.unique_id", action="write", field="mergeProfiles")
+        merge_id = resolve.merge_profiles(
+            ctx.session, str(survivor_id), str(absorbed_id), actor=ctx.access.principal.key_id
+        )
+        ctx.session.commit()
+        return MergeResult(merge_id=strawberry.ID(merge_id), profile=_visible_group(info, str(survivor_id)))
+
+    @strawberry.mutation(description="Undo the merge that absorbed this profile; both come back exactly.")
+    def unmerge_profile(self, info: strawberry.Info, profile_id: strawberry.ID) -> Profile:
+        ctx = _ctx(info)
+        ctx.access.require("user.unique_id", action="write", field="unmergeProfile")
+        resolve.unmerge(ctx.session, str(profile_id))
+        ctx.session.commit()
+        return _visible_group(info, str(profile_id))
