@@ -24,9 +24,10 @@ def associated_data(table: str, column: str, row_id: str, profile_id: str) -> by
     return f"{table}\x1f{column}\x1f{row_id}\x1f{profile_id}".encode()
 
 
-def seal(aead: AESGCM, key_id: str, plaintext: bytes, aad: bytes) -> bytes:
+def seal(aead: AESGCM, key_id: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """key_id: the 16 bytes of the data key's UUID."""
     nonce = os.urandom(12)
-    return bytes([FORMAT_VERSION]) + uuid.UUID(key_id).bytes + nonce + aead.encrypt(nonce, plaintext, aad)
+    return bytes([FORMAT_VERSION]) + key_id + nonce + aead.encrypt(nonce, plaintext, aad)
 
 
 def key_id_of(blob: bytes) -> str:

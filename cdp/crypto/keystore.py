@@ -70,6 +70,10 @@ class DataKey:
     id: str
     profile_id: str
     aead: AESGCM
+    id_bytes: bytes = b""  # the id's 16 bytes, as written into every ciphertext
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id_bytes", uuid.UUID(self.id).bytes)
 
 
 def _wrap(kek: bytes, name: str, secret: bytes) -> bytes:
@@ -206,7 +210,7 @@ class KeyStore:
     # -- encryption of values --------------------------------------------------------------------
     def encrypt(self, profile_id: str, table: str, column: str, row_id: str, value: str) -> bytes:
         key = self.key_for_profile(profile_id)
-        return seal(key.aead, key.id, value.encode(), associated_data(table, column, row_id, profile_id))
+        return seal(key.aead, key.id_bytes, value.encode(), associated_data(table, column, row_id, profile_id))
 
     def decrypt(self, profile_id: str, table: str, column: str, row_id: str, blob: bytes) -> str:
         key = self.key_by_id(key_id_of(blob))

@@ -63,6 +63,7 @@ def normalize(kind: str, value: object, country: str | None = None) -> str:
     return text
 
 
+@lru_cache(maxsize=50_000)  # parsing dominates ingest; the same customer's number recurs across events
 def _normalize_phone(text: str, country: str | None) -> str:
     region = (country or "").upper() or None
     try:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
@@ -22,7 +23,7 @@ from cdp.categories import event_category, identifier_category
 from cdp.events.currency import MoneyError, to_minor
 from cdp.events.models import Event
 from cdp.events.schema import IncomingEvent, InvalidEvent, parse_event
-from cdp.identity.resolve import NormalizedIdentifier, normalize_identifiers, resolve
+from cdp.identity.resolve import BatchResolver, NormalizedIdentifier, normalize_identifiers
 from cdp.identity.rules import InvalidIdentifier
 from cdp.ids import new_id, utcnow
 from cdp.ingest.classify import TraitClassifier
@@ -131,6 +132,9 @@ def _store_batch(
     session: Session, store: Store, batch: list[_Prepared], classifier: TraitClassifier
 ) -> list[IngestOutcome]:
     existing = _existing_events(session, batch)
+    resolver = BatchResolver(session, store.keystore)
+    resolver.preload(i for item in batch for i in item.identifiers)
+    writer = _RowWriter(session, store, classifier, resolver.parent)
     outcomes = []
     for item in batch:
         key = (item.event.source, item.event.source_event_id)
@@ -140,16 +144,14 @@ def _store_batch(
             )
             continue
         event_id = new_id()
-        resolution = resolve(
-            session,
-            store.keystore,
+        resolution = resolver.resolve(
             item.identifiers,
             source=item.event.source,
             jurisdiction=jurisdiction_for(item.event.country, _region(item.event)),
             event_id=event_id,
         )
-        _insert_event(session, store, item, event_id, resolution.profile_id)
-        _upsert_traits(session, store, item, resolution.profile_id, classifier)
+        writer.event(item, event_id, resolution.profile_id)
+        writer.traits(item, resolution.profile_id)
         existing[key] = (event_id, resolution.profile_id)
         outcomes.append(
             IngestOutcome(
@@ -162,6 +164,8 @@ def _store_batch(
                 review_item_id=resolution.review_item_id,
             )
         )
+    resolver.flush()
+    writer.flush()
     return outcomes
 
 
@@ -184,71 +188,87 @@ def _existing_events(session: Session, batch: list[_Prepared]) -> dict[tuple[str
     return found
 
 
-def _insert_event(session: Session, store: Store, item: _Prepared, event_id: str, profile_id: str) -> None:
-    event = item.event
-    properties = json.dumps(event.properties, ensure_ascii=False, separators=(",", ":"))
-    session.execute(
-        insert(Event).values(
-            id=event_id,
-            profile_id=profile_id,
-            source=event.source,
-            source_event_id=event.source_event_id,
-            type=event.type,
-            occurred_at=event.occurred_at,
-            utc_offset_minutes=event.occurred_at_utc_offset_minutes,
-            received_at=utcnow(),
-            amount_minor=item.amount_minor,
-            currency=item.currency,
-            base_amount_minor=item.base_amount_minor,
-            base_currency=store.settings.base_currency if item.amount_minor is not None else None,
-            properties_ct=store.keystore.encrypt(profile_id, "event", "properties", event_id, properties),
-        )
-    )
+class _RowWriter:
+    """Events and traits of a batch, written with one multi-row statement per table."""
 
+    def __init__(self, session: Session, store: Store, classifier: TraitClassifier, known: dict[str, str | None]):
+        self.session, self.store, self.classifier = session, store, classifier
+        self._events: list[dict] = []
+        self._new_traits: list[dict] = []
+        self._changed_traits: dict[str, dict] = {}
+        self._traits: dict[tuple[str, str], tuple[str, datetime]] = {}
+        profile_ids = sorted(known)
+        for start in range(0, len(profile_ids), 500):
+            for trait_id, profile_id, name, updated_at in session.execute(
+                select(Trait.id, Trait.profile_id, Trait.name, Trait.updated_at).where(
+                    Trait.profile_id.in_(profile_ids[start : start + 500])
+                )
+            ):
+                self._traits[(profile_id, name)] = (trait_id, updated_at)
 
-def _upsert_traits(
-    session: Session, store: Store, item: _Prepared, profile_id: str, classifier: TraitClassifier
-) -> None:
-    """Newest observation wins: an older event replayed late does not overwrite a newer value."""
-    traits = {k: v for k, v in item.event.traits.items() if v is not None}
-    if not traits:
-        return
-    current = {
-        name: (trait_id, updated_at)
-        for trait_id, name, updated_at in session.execute(
-            select(Trait.id, Trait.name, Trait.updated_at).where(
-                Trait.profile_id == profile_id, Trait.name.in_(list(traits))
-            )
+    def event(self, item: _Prepared, event_id: str, profile_id: str) -> None:
+        event = item.event
+        properties = json.dumps(event.properties, ensure_ascii=False, separators=(",", ":"))
+        self._events.append(
+            {
+                "id": event_id,
+                "profile_id": profile_id,
+                "source": event.source,
+                "source_event_id": event.source_event_id,
+                "type": event.type,
+                "occurred_at": event.occurred_at,
+                "utc_offset_minutes": event.occurred_at_utc_offset_minutes,
+                "received_at": utcnow(),
+                "amount_minor": item.amount_minor,
+                "currency": item.currency,
+                "base_amount_minor": item.base_amount_minor,
+                "base_currency": self.store.settings.base_currency if item.amount_minor is not None else None,
+                "properties_ct": self.store.keystore.encrypt(profile_id, "event", "properties", event_id, properties),
+            }
         )
-    }
-    observed = item.event.occurred_at
-    for name, value in traits.items():
-        encoded = json.dumps(value, ensure_ascii=False)
-        category = classifier.category(name, value)
-        if name in current:
-            trait_id, updated_at = current[name]
-            if updated_at > observed:
+
+    def traits(self, item: _Prepared, profile_id: str) -> None:
+        """Newest observation wins: an older event replayed late does not overwrite a newer value."""
+        observed = item.event.occurred_at
+        for name, value in item.event.traits.items():
+            if value is None:
                 continue
-            session.execute(
-                update(Trait)
-                .where(Trait.id == trait_id)
+            known = self._traits.get((profile_id, name))
+            if known is not None and known[1] > observed:
+                continue
+            trait_id = known[0] if known else new_id()
+            row = {
+                "id": trait_id,
+                "profile_id": profile_id,
+                "name": name,
+                "category": self.classifier.category(name, value),
+                "value_ct": self.store.keystore.encrypt(
+                    profile_id, "trait", "value", trait_id, json.dumps(value, ensure_ascii=False)
+                ),
+                "source": item.event.source,
+                "updated_at": observed,
+            }
+            self._traits[(profile_id, name)] = (trait_id, observed)
+            if known is None:
+                self._new_traits.append(row)
+            else:  # rows inserted earlier in this batch are updated after the insert, in flush()
+                self._changed_traits[trait_id] = row
+
+    def flush(self) -> None:
+        if self._events:
+            self.session.connection().execute(insert(Event.__table__), self._events)
+        if self._new_traits:
+            self.session.connection().execute(insert(Trait.__table__), self._new_traits)
+        if self._changed_traits:
+            table = Trait.__table__
+            self.session.connection().execute(
+                update(table)
+                .where(table.c.id == bindparam("trait_id"))
                 .values(
-                    value_ct=store.keystore.encrypt(profile_id, "trait", "value", trait_id, encoded),
-                    category=category,
-                    source=item.event.source,
-                    updated_at=observed,
-                )
-            )
-        else:
-            trait_id = new_id()
-            session.execute(
-                insert(Trait).values(
-                    id=trait_id,
-                    profile_id=profile_id,
-                    name=name,
-                    category=category,
-                    value_ct=store.keystore.encrypt(profile_id, "trait", "value", trait_id, encoded),
-                    source=item.event.source,
-                    updated_at=observed,
-                )
+                    value_ct=bindparam("value_ct"),
+                    category=bindparam("category"),
+                    source=bindparam("source"),
+                    updated_at=bindparam("updated_at"),
+                ),
+                [{**r, "trait_id": r["id"]} for r in self._changed_traits.values()],
             )
