@@ -16,8 +16,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from cdp.db import upgrade
-from cdp.settings import Settings
+from cdp.settings import Settings, get_settings
 from cdp.store import Store
+from tests.graphql_client import GraphQLClient
 
 POSTGRES_URL = os.environ.get("CDP_TEST_POSTGRES_URL", "")
 
@@ -72,3 +73,22 @@ def store(settings: Settings) -> Iterator[Store]:
     opened = Store.open(settings)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def gql(store: Store) -> Iterator[GraphQLClient]:
+    client = GraphQLClient(store)
+    yield client
+    client.http.close()
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Point the `cdp` command at the test databases (settings are read from the environment)."""
+    monkeypatch.setenv("CDP_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("CDP_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CDP_KEYSTORE_URL", settings.keystore_url)
+    monkeypatch.setenv("CDP_MASTER_KEY", settings.master_key)
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()

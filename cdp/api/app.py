@@ -17,6 +17,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -29,6 +30,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from cdp.access.gate import AccessContext, policy_gate
 from cdp.api.context import RequestContext
+from cdp.api.cost import QueryCostLimiter
 from cdp.api.extensions import AccessGateExtension
 from cdp.api.schema import Mutation, Query
 from cdp.auth.service import AuthError, authenticate
@@ -49,6 +51,20 @@ def _readable(error: GraphQLError) -> bool:
     return error.original_error is None or isinstance(error.original_error, _READABLE)
 
 
+# Built once at import: a rule class made per request would never hit the validation cache.
+_LIMIT_RULES = [
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+]
+
+
+class LimitRules(AddValidationRules):
+    """Depth and alias limits, one fresh extension per request over the same rule classes."""
+
+    def __init__(self) -> None:
+        super().__init__(_LIMIT_RULES)
+
+
 class CdpSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Log only unexpected errors: refusals and bad input are answers, not incidents."""
@@ -59,17 +75,19 @@ class CdpSchema(strawberry.Schema):
 
 def build_schema(*, production: bool) -> strawberry.Schema:
     """Validation rules are built here, once per process: a factory per request would defeat the caches."""
+    # Extensions are constructed per request (factories); their state is per request. The caches live at
+    # module level, and the limit rules are the same classes every time, so validation results stay cached.
     extensions: list[Any] = [
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
-        QueryDepthLimiter(max_depth=MAX_DEPTH),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        MaskErrors(should_mask_error=lambda error: not _readable(error)),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        LimitRules,
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        QueryCostLimiter,
+        lambda: MaskErrors(should_mask_error=lambda error: not _readable(error)),
         AccessGateExtension,
     ]
     if production:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     return CdpSchema(
         query=Query, mutation=Mutation, extensions=extensions, config=StrawberryConfig(auto_camel_case=True)
     )
@@ -80,8 +98,9 @@ class _GraphQLView(GraphQL):
         super().__init__(schema, graphql_ide="graphiql" if ide else None, allow_queries_via_get=False)
         self.store = store
 
-    async def get_context(self, request: Request, response: Response) -> RequestContext:
-        return request.scope["state"]["cdp_context"]
+    async def get_context(self, request: Request, response: Response) -> RequestContext | None:
+        # None only for the IDE page (GET text/html), which executes nothing.
+        return request.scope.get("state", {}).get("cdp_context")
 
 
 def _error(status: int, message: str) -> JSONResponse:

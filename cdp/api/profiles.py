@@ -154,7 +154,7 @@ class ProfileMutation:
         ctx = _ctx(info)
         ctx.access.require("user.unique_id", action="write", field="mergeProfiles")
         merge_id = resolve.merge_profiles(
-            ctx.session, str(survivor_id), str(absorbed_id), actor=ctx.access.principal.key_id
+            ctx.session, ctx.store.keystore, str(survivor_id), str(absorbed_id), actor=ctx.access.principal.key_id
         )
         ctx.session.commit()
         return MergeResult(merge_id=strawberry.ID(merge_id), profile=_visible_group(info, str(survivor_id)))

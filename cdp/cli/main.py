@@ -197,7 +197,9 @@ def merge(survivor_id: str, absorbed_id: str) -> None:
     store = open_store()
     with store.session() as session:
         try:
-            record_id = merge_profiles(session, survivor_id, absorbed_id, actor=f"cli:{getpass.getuser()}")
+            record_id = merge_profiles(
+                session, store.keystore, survivor_id, absorbed_id, actor=f"cli:{getpass.getuser()}"
+            )
         except MergeError as exc:
             raise fail(str(exc)) from None
         session.commit()
