@@ -14,6 +14,8 @@ from sqlmodel import Session
 
 from cdp.auth.service import Principal
 from cdp.profiles.service import ProfileGroup
+from consent.jurisdiction import is_permitted
+from consent.ledger import current_state
 from policies.errors import AccessDenied
 from policies.gate import Grants, PolicyGate
 
@@ -30,6 +32,27 @@ def policy_gate() -> PolicyGate:
             _gate = PolicyGate()
     _gate.reload_if_changed()
     return _gate
+
+
+def consent_block(session: Session, purpose: str, group: ProfileGroup) -> str | None:
+    """Why the customer's consent does not cover this purpose, or None. The newest record on the purpose or
+    any of its ancestors decides (an objection to `marketing` after a grant of `marketing.email` wins);
+    without one, the jurisdiction's rule for the purpose does. Read on every request: a withdrawal takes
+    effect on the next read."""
+    purposes = policy_gate().purposes
+    jurisdiction = group.root.jurisdiction
+    mode = purposes.consent_mode(purpose, jurisdiction if jurisdiction in purposes.jurisdictions else None)
+    if mode == "none":
+        return None
+    chain = [purpose, *purposes.ancestors(purpose)]
+    records = current_state(session, group.member_ids, chain)
+    latest = max(records.values(), key=lambda r: (r.recorded_at, r.seq), default=None)
+    status = latest.status if latest is not None else None
+    if is_permitted(status, jurisdiction, requires_consent=True, mode=mode):
+        return None
+    if latest is None:
+        return f"no consent for {purpose} ({jurisdiction}: {mode.replace('_', '-')})"
+    return f"consent {latest.status} for {latest.purpose}"
 
 
 class SubjectScopeError(AccessDenied):
@@ -91,7 +114,7 @@ class AccessContext:
             return "erased"
         if status == "restricted" and self.purpose not in RESTRICTED_PURPOSES:
             return "restricted: processing limited to legal_compliance"
-        return None
+        return consent_block(session, self.purpose, group)
 
     def redact(self, path: str, subject_id: str, reason: str) -> None:
         self.redactions.append(Redaction(path, subject_id, reason))

@@ -35,6 +35,7 @@ from cdp.api.extensions import AccessGateExtension
 from cdp.api.schema import Mutation, Query
 from cdp.auth.service import AuthError, authenticate
 from cdp.store import Store
+from cdp.webhooks.shopify import shopify_endpoint
 from graphql import GraphQLError
 from policies.errors import AccessDenied, UnknownPurpose, UnknownRole
 
@@ -131,7 +132,9 @@ class GraphQLEndpoint:
                 await refusal(scope, receive, send)
                 return
             scope.setdefault("state", {})
-            scope["state"]["cdp_context"] = RequestContext(self.store, session, request.state.access)
+            scope["state"]["cdp_context"] = RequestContext(
+                self.store, session, request.state.access, gpc=request.headers.get("sec-gpc", "").strip() == "1"
+            )
             await self.view(scope, _replay(body), send)
         finally:
             session.close()
@@ -197,5 +200,9 @@ def create_app(store: Store) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     return Starlette(
-        routes=[Route("/graphql", endpoint, methods=["GET", "POST"]), Route("/healthz", health)],
+        routes=[
+            Route("/graphql", endpoint, methods=["GET", "POST"]),
+            Route("/healthz", health),
+            Route("/webhooks/shopify", shopify_endpoint(store), methods=["POST"]),
+        ],
     )

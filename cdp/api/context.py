@@ -21,6 +21,7 @@ class RequestContext:
     store: Store
     session: Session
     access: AccessContext
+    gpc: bool = False  # the request carried `Sec-GPC: 1` (Global Privacy Control)
     _traits: dict[str, dict[str, TraitView]] = field(default_factory=dict)
     _identities: dict[str, list[IdentityView]] = field(default_factory=dict)
 

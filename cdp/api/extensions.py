@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from graphql.utilities import value_from_ast
 from strawberry.extensions import SchemaExtension
 
+from cdp.access.audit import audit_now
 from cdp.api.context import RequestContext
 from cdp.categories import event_category, static_field_categories
 from graphql import (
+    DocumentNode,
     ExecutionResult,
     FieldNode,
+    FragmentDefinitionNode,
     GraphQLError,
+    OperationDefinitionNode,
     TypeInfo,
     TypeInfoVisitor,
     Visitor,
@@ -20,6 +25,8 @@ from graphql import (
     visit,
 )
 from policies.errors import AccessDenied
+
+logger = logging.getLogger(__name__)
 
 
 class _SelectedCategories(Visitor):
@@ -50,13 +57,25 @@ class _SelectedCategories(Visitor):
             self.found.extend((f"Profile.events(types: {t})", event_category(t)) for t in value)
 
 
+def _executed_part(document: DocumentNode | None, operation_name: str | None) -> DocumentNode | None:
+    """The operation that runs and every fragment: a document may carry other operations that do not."""
+    if document is None:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name:
+        operations = [d for d in operations if d.name and d.name.value == operation_name]
+    fragments = [d for d in document.definitions if isinstance(d, FragmentDefinitionNode)]
+    return DocumentNode(definitions=(*operations[:1], *fragments))
+
+
 class AccessGateExtension(SchemaExtension):
     """Fails the whole request before execution when a selected field's category is not granted (fail
-    closed), and reports per-subject redactions in `extensions.redactions` afterwards."""
+    closed); afterwards audits what was returned (or refused) and reports per-subject redactions in
+    `extensions.redactions`. A read whose audit entry cannot be written returns no data."""
 
     def on_execute(self) -> Iterator[None]:
         ctx: RequestContext = self.execution_context.context
-        document = self.execution_context.graphql_document
+        document = _executed_part(self.execution_context.graphql_document, self.execution_context.operation_name)
         if document is not None:
             type_info = TypeInfo(self.execution_context.schema._schema)
             collector = _SelectedCategories(type_info, self.execution_context.variables or {})
@@ -65,8 +84,52 @@ class AccessGateExtension(SchemaExtension):
                 for field_path, category in collector.found:
                     ctx.access.require(category, field=field_path)
             except AccessDenied as denied:
-                self.execution_context.result = ExecutionResult(data=None, errors=[GraphQLError(str(denied))])
+                self._refuse(ctx, denied)
+                yield
+                return
         yield
+        self._audit_result(ctx)
+
+    def _operation(self) -> str:
+        return f"graphql:{self.execution_context.operation_name or 'anonymous'}"
+
+    def _refuse(self, ctx: RequestContext, denied: AccessDenied) -> None:
+        self.execution_context.result = ExecutionResult(data=None, errors=[GraphQLError(str(denied))])
+        try:
+            audit_now(
+                ctx.store,
+                ctx.access,
+                operation=self._operation(),
+                document=self.execution_context.query or "",
+                outcome="denied",
+                categories=[denied.category],
+                detail=str(denied),
+            )
+        except Exception:  # noqa: BLE001 - the request is refused either way; the failure is logged
+            logger.exception("audit entry for a denial could not be written")
+
+    def _audit_result(self, ctx: RequestContext) -> None:
+        result = self.execution_context.result
+        errors = (result.errors if result is not None else None) or []
+        denials = [e for e in errors if isinstance(e.original_error, AccessDenied)]
+        if not ctx.access.subjects and not denials:
+            return
+        try:
+            audit_now(
+                ctx.store,
+                ctx.access,
+                operation=self._operation(),
+                document=self.execution_context.query or "",
+                outcome="denied" if denials and not ctx.access.subjects else "allowed",
+                subject_ids=sorted(ctx.access.subjects),
+                categories=sorted(ctx.access.categories),
+                detail="; ".join(str(d.original_error) for d in denials),
+            )
+        except Exception:  # noqa: BLE001 - whatever broke, no audit entry means no data
+            logger.exception("audit entry could not be written; withholding the data")
+            self.execution_context.result = ExecutionResult(
+                data=None, errors=[GraphQLError("the audit log could not be written, so no data is returned")]
+            )
 
     def get_results(self) -> dict[str, object]:
         ctx: RequestContext = self.execution_context.context

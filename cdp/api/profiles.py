@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from cdp.api.context import RequestContext
 from cdp.api.types import PageInfo, Profile, ProfileConnection, check_first, decode_cursor, encode_cursor
+from cdp.consents import service as consents
 from cdp.identity import resolve
 from cdp.identity.models import ReviewItem as ReviewItemRow
 from cdp.ingest.service import ingest
@@ -130,6 +131,9 @@ class ProfileMutation:
     def ingest_events(self, info: strawberry.Info, events: list[JSON]) -> list[IngestOutcome]:
         ctx = _ctx(info)
         outcomes = ingest(ctx.store, events, access=ctx.access)
+        if ctx.gpc:  # the browser that sent these events asks not to sell or share its user's data
+            consents.apply_gpc(ctx.session, ctx.access, [o.profile_id for o in outcomes if o.status == "stored"])
+            ctx.session.commit()
         return [
             IngestOutcome(
                 index=o.index,

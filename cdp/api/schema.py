@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from cdp.api.audit import AuditQuery
+from cdp.api.consent import ConsentMutation, ConsentQuery
 from cdp.api.profiles import ProfileMutation, ProfileQuery
 
-Query = merge_types("Query", (ProfileQuery,))
-Mutation = merge_types("Mutation", (ProfileMutation,))
+Query = merge_types("Query", (ProfileQuery, ConsentQuery, AuditQuery))
+Mutation = merge_types("Mutation", (ProfileMutation, ConsentMutation))

@@ -12,15 +12,16 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cdp import db
 from cdp.access.gate import AccessContext
 from cdp.auth.service import create_api_key
+from cdp.cli.audit import audit_app
+from cdp.cli.common import console, fail, open_store
 from cdp.crypto.keystore import KeyStore
 from cdp.crypto.master import MasterKeyError, init_key_file, load_key_ring, write_key_file
-from cdp.settings import Settings, get_settings
+from cdp.settings import get_settings
 from cdp.store import Store
 
 app = typer.Typer(help="cdp: privacy-first customer data platform", no_args_is_help=True)
@@ -30,21 +31,7 @@ apikey_app = typer.Typer(help="API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(apikey_app, name="apikey")
-console = Console(stderr=True)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-def open_store(settings: Settings | None = None) -> Store:
-    try:
-        return Store.open(settings)
-    except (db.SchemaOutdated, MasterKeyError) as exc:
-        raise fail(str(exc)) from None
-
-
+app.add_typer(audit_app, name="audit")
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration to the data database (CDP_DATABASE_URL)."""

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
+from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
 from cdp.categories import event_category, identifier_category
 from cdp.events.currency import MoneyError, to_minor
@@ -70,18 +71,23 @@ def ingest(
     classifier = classifier or TraitClassifier.default()
     outcomes: dict[int, IngestOutcome] = {}
     prepared: list[_Prepared] = []
+    written: dict[str, None] = {}
+    denials: list[AccessDenied] = []
     for index, raw in enumerate(raw_events):
         try:
             item = _prepare(store, index, raw)
-            _authorize(access, item, classifier)
+            written.update(dict.fromkeys(_authorize(access, item, classifier)))
             prepared.append(item)
         except (InvalidEvent, InvalidIdentifier, MoneyError, AccessDenied) as exc:
             problems = exc.problems if isinstance(exc, InvalidEvent) else [str(exc)]
             outcomes[index] = IngestOutcome(index, "rejected", errors=problems)
+            if isinstance(exc, AccessDenied):
+                denials.append(exc)
     for attempt in range(MAX_ATTEMPTS):
         try:
             with store.session() as session:
                 stored = _store_batch(session, store, prepared, classifier)
+                _audit(session, access, stored, list(written), denials)
                 store.keystore.flush()  # keys are durable before the data that needs them
                 session.commit()
             break
@@ -93,13 +99,48 @@ def ingest(
     return [outcomes[i] for i in range(len(raw_events))]
 
 
-def _authorize(access: AccessContext, item: _Prepared, classifier: TraitClassifier) -> None:
+def _authorize(access: AccessContext, item: _Prepared, classifier: TraitClassifier) -> list[str]:
+    """The categories the event writes; AccessDenied when the caller may not write one of them."""
     event = item.event
     categories = [event_category(event.type)]
     categories += [identifier_category(i.kind) for i in item.identifiers]
     categories += [classifier.category(name, value) for name, value in event.traits.items()]
-    for category in dict.fromkeys(categories):
+    unique = list(dict.fromkeys(categories))
+    for category in unique:
         access.require(category, action="write")
+    return unique
+
+
+def _audit(
+    session: Session,
+    access: AccessContext,
+    stored: list[IngestOutcome],
+    categories: list[str],
+    denials: list[AccessDenied],
+) -> None:
+    """One entry for the batch's writes and one for its refusals, in the batch's own transaction."""
+    subjects = sorted({o.profile_id for o in stored if o.status == "stored" and o.profile_id})
+    document = f"ingest {len(stored) + len(denials)} events"
+    if subjects:
+        audit_in(
+            session,
+            access,
+            operation="ingest",
+            document=document,
+            outcome="allowed",
+            subject_ids=subjects,
+            categories=categories,
+        )
+    if denials:
+        audit_in(
+            session,
+            access,
+            operation="ingest",
+            document=document,
+            outcome="denied",
+            categories=sorted({d.category for d in denials}),
+            detail=str(denials[0]),
+        )
 
 
 def _prepare(store: Store, index: int, raw: object) -> _Prepared:

@@ -1,0 +1,53 @@
+"""Audit entries for every operation that returns or changes personal data, and for every denial.
+
+Entries carry ids and categories, never values. Reads are audited in their own short transaction (the
+request's session may hold an older snapshot, and SQLite cannot upgrade a stale read to a write); changes
+are audited in the transaction that makes them, so neither can exist without the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlmodel import Session
+
+import audit
+from cdp.access.gate import AccessContext
+from cdp.store import Store
+
+
+def audit_in(
+    session: Session,
+    access: AccessContext,
+    *,
+    operation: str,
+    document: str,
+    outcome: str,
+    subject_ids: Iterable[str] = (),
+    categories: Iterable[str] = (),
+    detail: str = "",
+) -> int:
+    """Append an entry inside the caller's transaction; returns its sequence number."""
+    entry = audit.append(
+        session,
+        actor=access.principal.key_id,
+        role=access.principal.role,
+        purpose=access.purpose,
+        operation=operation,
+        document_hash=audit.hash_document(document),
+        subject_ids=subject_ids,
+        categories=categories,
+        outcome=outcome,
+        detail=detail[:500],
+    )
+    return entry.seq
+
+
+def audit_now(store: Store, access: AccessContext, **entry: Any) -> int:
+    """Append and commit an entry on its own (fields as for `audit_in`); raises when the log cannot be
+    written."""
+    with store.session() as session:
+        seq = audit_in(session, access, **entry)
+        session.commit()
+    return seq

@@ -1,0 +1,25 @@
+"""What every `cdp` subcommand shares: the console for messages and opening the store."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from cdp import db
+from cdp.crypto.master import MasterKeyError
+from cdp.settings import Settings
+from cdp.store import Store
+
+console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def open_store(settings: Settings | None = None) -> Store:
+    try:
+        return Store.open(settings)
+    except (db.SchemaOutdated, MasterKeyError) as exc:
+        raise fail(str(exc)) from None
