@@ -119,6 +119,11 @@ class AccessContext:
     def redact(self, path: str, subject_id: str, reason: str) -> None:
         self.redactions.append(Redaction(path, subject_id, reason))
 
+    def forbid_subject_tokens(self) -> None:
+        """Lists spanning customers are for staff; a data-subject token sees only its own profile."""
+        if self.principal.profile_id is not None:
+            raise SubjectScopeError(self.principal, self.purpose)
+
     def returned(self, root_id: str, category: str) -> None:
         self.subjects.add(root_id)
         self.categories.add(category)

@@ -108,6 +108,7 @@ class ProfileQuery:
     def review_items(self, info: strawberry.Info, first: int = 20, status: str = "open") -> list[ReviewItem]:
         ctx = _ctx(info)
         ctx.access.require("user.unique_id", field="reviewItems")
+        ctx.access.forbid_subject_tokens()
         rows = ctx.session.query(ReviewItemRow).filter(ReviewItemRow.status == status)
         return [
             ReviewItem(
@@ -157,6 +158,8 @@ class ProfileMutation:
     ) -> MergeResult:
         ctx = _ctx(info)
         ctx.access.require("user.unique_id", action="write", field="mergeProfiles")
+        for profile_id in (survivor_id, absorbed_id):
+            ctx.access.check_subject(profiles.load_group(ctx.session, str(profile_id)).member_ids)
         merge_id = resolve.merge_profiles(
             ctx.session, ctx.store.keystore, str(survivor_id), str(absorbed_id), actor=ctx.access.principal.key_id
         )
@@ -167,6 +170,7 @@ class ProfileMutation:
     def unmerge_profile(self, info: strawberry.Info, profile_id: strawberry.ID) -> Profile:
         ctx = _ctx(info)
         ctx.access.require("user.unique_id", action="write", field="unmergeProfile")
+        ctx.access.check_subject(profiles.load_group(ctx.session, str(profile_id)).member_ids)
         resolve.unmerge(ctx.session, str(profile_id))
         ctx.session.commit()
         return _visible_group(info, str(profile_id))
