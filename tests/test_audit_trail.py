@@ -109,3 +109,19 @@ def test_audit_export_writes_every_entry(store: Store, cli_env: Settings, tmp_pa
         assert audit.verify_jsonl(fh).ok
     with store.session() as s:
         assert s.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == 3
+
+
+def test_a_read_whose_audit_entry_fails_returns_no_data(
+    store: Store, gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest_all(store, event({"email": "quiet@example.de"}, traits={"first_name": "Ida"}))
+    admin = gql.key("admin")
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("cdp.access.audit.audit.append", broken)
+    response = gql.run("SupportLookup", {"email": "quiet@example.de"}, key=admin, purpose="support")
+    assert response["data"] is None
+    assert response["errors"][0]["message"] == "the audit log could not be written, so no data is returned"
+    assert "Ida" not in str(response)

@@ -90,23 +90,19 @@ class AccessGateExtension(SchemaExtension):
         yield
         self._audit_result(ctx)
 
-    def _operation(self) -> str:
-        return f"graphql:{self.execution_context.operation_name or 'anonymous'}"
+    def _audit(self, ctx: RequestContext, **entry: object) -> bool:
+        """Write the request's audit entry; False (logged) when the log cannot be written."""
+        operation = f"graphql:{self.execution_context.operation_name or 'anonymous'}"
+        try:
+            audit_now(ctx.store, ctx.access, operation=operation, document=self.execution_context.query or "", **entry)
+        except Exception:  # noqa: BLE001 - whatever broke, the caller decides what to withhold
+            logger.exception("audit entry could not be written")
+            return False
+        return True
 
     def _refuse(self, ctx: RequestContext, denied: AccessDenied) -> None:
         self.execution_context.result = ExecutionResult(data=None, errors=[GraphQLError(str(denied))])
-        try:
-            audit_now(
-                ctx.store,
-                ctx.access,
-                operation=self._operation(),
-                document=self.execution_context.query or "",
-                outcome="denied",
-                categories=[denied.category],
-                detail=str(denied),
-            )
-        except Exception:  # noqa: BLE001 - the request is refused either way; the failure is logged
-            logger.exception("audit entry for a denial could not be written")
+        self._audit(ctx, outcome="denied", categories=[denied.category], detail=str(denied))
 
     def _audit_result(self, ctx: RequestContext) -> None:
         result = self.execution_context.result
@@ -114,19 +110,14 @@ class AccessGateExtension(SchemaExtension):
         denials = [e for e in errors if isinstance(e.original_error, AccessDenied)]
         if not ctx.access.subjects and not denials:
             return
-        try:
-            audit_now(
-                ctx.store,
-                ctx.access,
-                operation=self._operation(),
-                document=self.execution_context.query or "",
-                outcome="denied" if denials and not ctx.access.subjects else "allowed",
-                subject_ids=sorted(ctx.access.subjects),
-                categories=sorted(ctx.access.categories),
-                detail="; ".join(str(d.original_error) for d in denials),
-            )
-        except Exception:  # noqa: BLE001 - whatever broke, no audit entry means no data
-            logger.exception("audit entry could not be written; withholding the data")
+        written = self._audit(
+            ctx,
+            outcome="denied" if denials and not ctx.access.subjects else "allowed",
+            subject_ids=sorted(ctx.access.subjects),
+            categories=sorted(ctx.access.categories),
+            detail="; ".join(str(d.original_error) for d in denials),
+        )
+        if not written:  # no audit entry, no data
             self.execution_context.result = ExecutionResult(
                 data=None, errors=[GraphQLError("the audit log could not be written, so no data is returned")]
             )
