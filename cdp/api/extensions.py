@@ -117,10 +117,9 @@ class AccessGateExtension(SchemaExtension):
             categories=sorted(ctx.access.categories),
             detail="; ".join(str(d.original_error) for d in denials),
         )
-        if not written:  # no audit entry, no data
-            self.execution_context.result = ExecutionResult(
-                data=None, errors=[GraphQLError("the audit log could not be written, so no data is returned")]
-            )
+        if not written and result is not None:  # no audit entry, no data (strawberry returns this very object)
+            result.data = None
+            result.errors = [GraphQLError("the audit log could not be written, so no data is returned")]
 
     def get_results(self) -> dict[str, object]:
         ctx: RequestContext = self.execution_context.context
