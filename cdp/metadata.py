@@ -2,6 +2,13 @@
 
 from sqlmodel import SQLModel
 
-import consent.models  # noqa: F401 - imported for their tables
+# Imported for their tables.
+import cdp.auth.models  # noqa: F401
+import cdp.dsr.models  # noqa: F401
+import cdp.events.models  # noqa: F401
+import cdp.identity.models  # noqa: F401
+import cdp.pii.discovered  # noqa: F401
+import cdp.profiles.models  # noqa: F401
+import consent.models  # noqa: F401
 
 metadata = SQLModel.metadata

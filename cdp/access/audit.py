@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 import audit
+from audit.models import AuditEntry
 from cdp.access.gate import AccessContext
 from cdp.store import Store
 
@@ -27,9 +28,9 @@ def audit_in(
     subject_ids: Iterable[str] = (),
     categories: Iterable[str] = (),
     detail: str = "",
-) -> int:
-    """Append an entry inside the caller's transaction; returns its sequence number."""
-    entry = audit.append(
+) -> AuditEntry:
+    """Append an entry inside the caller's transaction."""
+    return audit.append(
         session,
         actor=access.principal.key_id,
         role=access.principal.role,
@@ -41,13 +42,12 @@ def audit_in(
         outcome=outcome,
         detail=detail[:500],
     )
-    return entry.seq
 
 
 def audit_now(store: Store, access: AccessContext, **entry: Any) -> int:
     """Append and commit an entry on its own (fields as for `audit_in`); raises when the log cannot be
     written."""
     with store.session() as session:
-        seq = audit_in(session, access, **entry)
+        seq = audit_in(session, access, **entry).seq
         session.commit()
     return seq

@@ -19,6 +19,8 @@ from cdp.access.gate import AccessContext
 from cdp.auth.service import create_api_key
 from cdp.cli.audit import audit_app
 from cdp.cli.common import console, fail, open_store
+from cdp.cli.dsr import dsr_app, retention_app
+from cdp.cli.scan import scan
 from cdp.crypto.keystore import KeyStore
 from cdp.crypto.master import MasterKeyError, init_key_file, load_key_ring, write_key_file
 from cdp.settings import get_settings
@@ -31,7 +33,10 @@ apikey_app = typer.Typer(help="API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(dsr_app, name="dsr")
+app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
+app.command("scan")(scan)
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration to the data database (CDP_DATABASE_URL)."""

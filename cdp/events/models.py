@@ -28,3 +28,7 @@ class Event(SQLModel, table=True):
     base_amount_minor: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     base_currency: str | None = Field(default=None, max_length=3)
     properties_ct: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # Free text (ticket subject/body, review text) with detected entities replaced by their type, as JSON
+    # {"body": "call me on <PHONE_NUMBER>"}, for analytics. Encrypted too: without NER, addresses and names the
+    # event does not carry survive redaction (docs/pii-ingest.md).
+    redacted_ct: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

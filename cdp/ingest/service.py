@@ -21,6 +21,7 @@ from sqlmodel import Session
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
 from cdp.categories import event_category, identifier_category
+from cdp.dsr.suppression import SUPPRESSED, suppressed
 from cdp.events.currency import MoneyError, to_minor
 from cdp.events.models import Event
 from cdp.events.schema import IncomingEvent, InvalidEvent, parse_event
@@ -83,10 +84,12 @@ def ingest(
             outcomes[index] = IngestOutcome(index, "rejected", errors=problems)
             if isinstance(exc, AccessDenied):
                 denials.append(exc)
+    prepared = _drop_suppressed(store, prepared, outcomes)
+    classified = classifier.classify({item.index: item.event for item in prepared})  # PII detection, once per batch
     for attempt in range(MAX_ATTEMPTS):
         try:
             with store.session() as session:
-                stored = _store_batch(session, store, prepared, classifier)
+                stored = _store_batch(session, store, prepared, classified)
                 _audit(session, access, stored, list(written), denials)
                 store.keystore.flush()  # keys are durable before the data that needs them
                 session.commit()
@@ -96,7 +99,22 @@ def ingest(
             if attempt == MAX_ATTEMPTS - 1:
                 raise
     outcomes.update({o.index: o for o in stored})
+    classified.record(store, [o.index for o in stored if o.status == "stored"])
     return [outcomes[i] for i in range(len(raw_events))]
+
+
+def _drop_suppressed(store: Store, prepared: list[_Prepared], outcomes: dict[int, IngestOutcome]) -> list[_Prepared]:
+    """An erased subject's replayed or restored events stay out: one look-up for the whole batch."""
+    erased = suppressed(store, (i for item in prepared for i in item.identifiers))
+    if not erased:
+        return prepared
+    kept = []
+    for item in prepared:
+        if any((i.kind, i.blind_index) in erased for i in item.identifiers):
+            outcomes[item.index] = IngestOutcome(item.index, "rejected", errors=[SUPPRESSED])
+        else:
+            kept.append(item)
+    return kept
 
 
 def _authorize(access: AccessContext, item: _Prepared, classifier: TraitClassifier) -> list[str]:
@@ -265,8 +283,15 @@ class _RowWriter:
                 "base_amount_minor": item.base_amount_minor,
                 "base_currency": self.store.settings.base_currency if item.amount_minor is not None else None,
                 "properties_ct": self.store.keystore.encrypt(profile_id, "event", "properties", event_id, properties),
+                "redacted_ct": self._redacted(item.index, profile_id, event_id),
             }
         )
+
+    def _redacted(self, index: int, profile_id: str, event_id: str) -> bytes | None:
+        redacted = self.classifier.redacted_text(index)
+        if redacted is None:
+            return None
+        return self.store.keystore.encrypt(profile_id, "event", "redacted_text", event_id, redacted)
 
     def traits(self, item: _Prepared, profile_id: str) -> None:
         """Newest observation wins: an older event replayed late does not overwrite a newer value."""

@@ -1,0 +1,172 @@
+"""Data-subject requests over GraphQL: subjects start and verify them; compliance officers list them by due
+date, extend, refuse and execute them. Resolvers only translate: cdp.dsr.service does the work."""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+from datetime import date, datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from cdp.api.context import RequestContext
+from cdp.api.profiles import IdentifierKind
+from cdp.api.types import check_first
+from cdp.dsr import service, verification
+from cdp.dsr.common import RequestNotFound
+from cdp.dsr.deadlines import Period
+from cdp.dsr.models import DsrRequest as DsrRequestRow
+
+
+@strawberry.enum
+class DsrKind(enum.Enum):
+    access = "access"
+    portability = "portability"
+    rectification = "rectification"
+    erasure = "erasure"
+    restriction = "restriction"
+    objection = "objection"
+
+
+@strawberry.type
+class DataSubjectRequest:
+    id: strawberry.ID
+    kind: str
+    status: str = strawberry.field(description="received | verified | in_progress | completed | refused")
+    profile_id: strawberry.ID | None
+    jurisdiction: str
+    source: str
+    received_at: datetime
+    due_on: date
+    original_due_on: date
+    extension_reason: str | None
+    verified_at: datetime | None
+    verification_method: str | None
+    closed_at: datetime | None
+    refusal_reason: str | None
+    certificate: JSON | None = strawberry.field(description="Erasure certificate, once erased.")
+
+    @classmethod
+    def of(cls, row: DsrRequestRow) -> DataSubjectRequest:
+        return cls(
+            id=strawberry.ID(row.id),
+            kind=row.kind,
+            status=row.status,
+            profile_id=strawberry.ID(row.profile_id) if row.profile_id else None,
+            jurisdiction=row.jurisdiction,
+            source=row.source,
+            received_at=row.received_at,
+            due_on=row.due_on,
+            original_due_on=row.original_due_on,
+            extension_reason=row.extension_reason,
+            verified_at=row.verified_at,
+            verification_method=row.verification_method,
+            closed_at=row.closed_at,
+            refusal_reason=row.refusal_reason,
+            certificate=json.loads(row.certificate) if row.certificate else None,
+        )
+
+
+@strawberry.type
+class StartedRequest:
+    """The same answer whether or not we hold data for the identifier: the code goes to the email on file."""
+
+    id: strawberry.ID
+    due_on: date
+
+
+@strawberry.type
+class VerifiedRequest:
+    request: DataSubjectRequest
+    token: str = strawberry.field(description="Data-subject API key for this profile, shown once.")
+
+
+@strawberry.type
+class DsrResult:
+    request: DataSubjectRequest
+    archive_base64: str | None = strawberry.field(description="Zip archive (access, portability).")
+    summary: JSON | None
+
+
+def _ctx(info: strawberry.Info) -> RequestContext:
+    return info.context
+
+
+@strawberry.type
+class DsrQuery:
+    @strawberry.field(description="Data-subject requests, soonest due first; `after` is the last id of a page.")
+    def dsr_requests(
+        self, info: strawberry.Info, status: str | None = None, first: int = 20, after: strawberry.ID | None = None
+    ) -> list[DataSubjectRequest]:
+        ctx = _ctx(info)
+        rows = service.list_requests(
+            ctx.store, ctx.access, status=status, first=check_first(first), after=str(after) if after else None
+        )
+        return [DataSubjectRequest.of(r) for r in rows]
+
+    @strawberry.field
+    def dsr_request(self, info: strawberry.Info, id: strawberry.ID) -> DataSubjectRequest | None:
+        ctx = _ctx(info)
+        try:
+            return DataSubjectRequest.of(service.load(ctx.store, ctx.access, str(id)))
+        except RequestNotFound:
+            return None
+
+
+@strawberry.type
+class DsrMutation:
+    @strawberry.mutation(description="A subject starts a request with one identifier; a one-time code is "
+                         "emailed to the address on file.")  # fmt: skip
+    def start_dsr_request(
+        self, info: strawberry.Info, kind: DsrKind, identifier_kind: IdentifierKind, value: str,
+        country: str | None = None,
+    ) -> StartedRequest:  # fmt: skip
+        ctx = _ctx(info)
+        identifier = service.SubjectIdentifier(identifier_kind.value, value, country)
+        request = service.create_request(ctx.store, ctx.access, kind=kind.value, identifiers=[identifier],
+                                         source="graphql")  # fmt: skip
+        verification.send_verification(ctx.store, request.id)
+        return StartedRequest(id=strawberry.ID(request.id), due_on=request.due_on)
+
+    @strawberry.mutation(description="Check the emailed code; returns a data-subject token for the profile.")
+    def verify_dsr_request(self, info: strawberry.Info, request_id: strawberry.ID, code: str) -> VerifiedRequest:
+        ctx = _ctx(info)
+        verified = verification.verify_code(ctx.store, ctx.access, str(request_id), code)
+        return VerifiedRequest(request=DataSubjectRequest.of(verified.request), token=verified.token)
+
+    @strawberry.mutation(description="An officer confirms the subject's identity by other means.")
+    def confirm_dsr_identity(self, info: strawberry.Info, request_id: strawberry.ID, method: str) -> DataSubjectRequest:
+        ctx = _ctx(info)
+        return DataSubjectRequest.of(service.mark_verified(ctx.store, ctx.access, str(request_id), method))
+
+    @strawberry.mutation(description="Carry out a verified request. traits/identifiers: corrected values of a "
+                         "rectification.")  # fmt: skip
+    def execute_dsr_request(
+        self, info: strawberry.Info, request_id: strawberry.ID, traits: JSON | None = None,
+        identifiers: JSON | None = None,
+    ) -> DsrResult:  # fmt: skip
+        ctx = _ctx(info)
+        outcome = service.execute(ctx.store, ctx.access, str(request_id), traits=traits, identifiers=identifiers)
+        return DsrResult(
+            request=DataSubjectRequest.of(outcome.request),
+            archive_base64=base64.b64encode(outcome.archive).decode() if outcome.archive else None,
+            summary=outcome.summary,
+        )
+
+    @strawberry.mutation(description="Extend the deadline (GDPR: up to 2 months; CCPA: 45 days), with a reason, "
+                         "on or before the original due date.")  # fmt: skip
+    def extend_dsr_deadline(
+        self, info: strawberry.Info, request_id: strawberry.ID, reason: str, months: int = 0, days: int = 0
+    ) -> DataSubjectRequest:
+        ctx = _ctx(info)
+        request = service.extend_deadline(
+            ctx.store, ctx.access, str(request_id), extension=Period(months=months, days=days), reason=reason
+        )
+        return DataSubjectRequest.of(request)
+
+    @strawberry.mutation(description="Refuse a request, with the reason the subject is given.")
+    def refuse_dsr_request(self, info: strawberry.Info, request_id: strawberry.ID, reason: str) -> DataSubjectRequest:
+        ctx = _ctx(info)
+        return DataSubjectRequest.of(service.refuse(ctx.store, ctx.access, str(request_id), reason))

@@ -1,0 +1,34 @@
+"""The suppression list: keyed hashes of erased subjects' identifiers, checked before anything is ingested.
+
+The hash is the identifier's blind index (HMAC keyed by the key store's index key, which is not per profile
+and therefore survives erasure). A restored backup of the data database cannot bring the person back
+through ingestion: their identifiers are refused here, and their old ciphertexts need data keys that are gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+
+from cdp.dsr.models import Suppression
+from cdp.identity.resolve import NormalizedIdentifier
+from cdp.store import Store
+
+SUPPRESSED = "identifiers: this subject was erased; the event is suppressed"
+
+
+def suppressed(store: Store, identifiers: Iterable[NormalizedIdentifier]) -> set[tuple[str, bytes]]:
+    """The (kind, blind index) pairs among these that belong to erased subjects: one query per 500."""
+    wanted = {(i.kind, i.blind_index) for i in identifiers}
+    indexes = sorted({b for _, b in wanted})
+    found: set[tuple[str, bytes]] = set()
+    with store.engine.connect() as conn:
+        for start in range(0, len(indexes), 500):
+            rows = conn.execute(
+                select(Suppression.kind, Suppression.blind_index).where(
+                    Suppression.blind_index.in_(indexes[start : start + 500])
+                )
+            )
+            found |= {(kind, bytes(bidx)) for kind, bidx in rows} & wanted
+    return found

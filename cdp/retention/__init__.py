@@ -1,0 +1,1 @@
+"""Retention: delete what outlived its period (policies/retention.yaml), audited."""

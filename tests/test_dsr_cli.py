@@ -1,0 +1,45 @@
+"""The officer's commands: `cdp dsr ...` and `cdp retention run`, end to end on a real store."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+from typer.testing import CliRunner
+
+from cdp.cli.main import app
+from cdp.settings import Settings, get_settings
+from cdp.store import Store
+from tests.factories import event, ingest_all
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - a callable
+    monkeypatch.setenv("CDP_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CDP_KEYSTORE_URL", settings.keystore_url)
+    monkeypatch.setenv("CDP_MASTER_KEY", settings.master_key)
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def invoke(*args: str) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    yield invoke
+    get_settings.cache_clear()
+
+
+def test_officer_creates_verifies_and_runs_an_access_request(cli, store: Store, tmp_path) -> None:
+    ingest_all(store, event({"email": "cli@example.pt"}, country="PT", traits={"city": "Porto"}))
+    created = json.loads(cli("dsr", "create", "access", "--identifier", "email=CLI@example.pt"))
+    assert created["status"] == "received" and created["jurisdiction"] == "EU" and created["profile_id"]
+    assert created["id"] in cli("dsr", "list", "--status", "received")
+    cli("dsr", "verify", created["id"], "--method", "id_document")
+    archive = tmp_path / "export.zip"
+    cli("dsr", "run", created["id"], "--output", str(archive))
+    data = json.loads(zipfile.ZipFile(archive).read("data.json"))
+    assert [t["value"] for t in data["traits"]] == ["Porto"]
+    assert json.loads(cli("dsr", "show", created["id"]))["status"] == "completed"
+    assert "user.behavior.browsing" in cli("retention", "run", "--dry-run")

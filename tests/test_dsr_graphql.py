@@ -1,0 +1,54 @@
+"""Data-subject requests through the real ASGI app: an officer lists, verifies and executes them."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zipfile
+
+from starlette.testclient import TestClient
+
+from cdp.api.app import create_app
+from cdp.auth.service import create_api_key
+from cdp.dsr import service
+from cdp.store import Store
+from tests.dsr_helpers import OFFICER
+from tests.factories import event, ingest_all
+
+EXECUTE = """mutation($id: ID!) { confirmDsrIdentity(requestId: $id, method: "id_document") { status }
+  executeDsrRequest(requestId: $id) { request { status closedAt } archiveBase64 } }"""
+LIST = "{ dsrRequests(first: 10) { id kind status dueOn } }"
+
+
+def _key(store: Store, role: str) -> str:
+    with store.session() as s:
+        _, secret = create_api_key(s, name=role, role=role)
+        s.commit()
+    return secret
+
+
+def _post(client: TestClient, key: str, purpose: str, query: str, variables: dict | None = None) -> dict:
+    headers = {"Authorization": f"Bearer {key}", "X-CDP-Purpose": purpose}
+    return client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers).json()
+
+
+def test_officer_runs_an_access_request_over_graphql(store: Store) -> None:
+    [subject] = ingest_all(store, event({"email": "gql@example.de"}, traits={"first_name": "Jonas"}))
+    request = service.create_request(store, OFFICER, kind="access", profile_id=subject.profile_id, source="graphql")
+    officer = _key(store, "compliance_officer")
+    with TestClient(create_app(store)) as client:
+        listed = _post(client, officer, "data_subject_rights", LIST)
+        assert listed["data"]["dsrRequests"] == [
+            {"id": request.id, "kind": "access", "status": "received", "dueOn": request.due_on.isoformat()}
+        ]
+        result = _post(client, officer, "data_subject_rights", EXECUTE, {"id": request.id})
+        assert "errors" not in result, result
+        executed = result["data"]["executeDsrRequest"]
+        assert executed["request"]["status"] == "completed"
+        archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(executed["archiveBase64"])))
+        data = json.loads(archive.read("data.json"))
+        assert [t["value"] for t in data["traits"]] == ["Jonas"]
+
+        denied = _post(client, _key(store, "support_agent"), "support", LIST)
+        assert denied["data"] is None and "data_subject_rights" in denied["errors"][0]["message"]
