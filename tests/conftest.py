@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from cdp.db import upgrade
+from cdp.dsr.settings import DsrSettings, get_dsr_settings
 from cdp.settings import Settings, get_settings
 from cdp.store import Store
+from tests.dsr_helpers import Inbox
 from tests.graphql_client import GraphQLClient
 
 POSTGRES_URL = os.environ.get("CDP_TEST_POSTGRES_URL", "")
@@ -92,3 +96,24 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Set
     get_settings.cache_clear()
     yield settings
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Inbox, DsrSettings]]:
+    """A real SMTP server on loopback whose inbox the test reads; the process's settings point at it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    for name, value in (
+        ("CDP_SMTP_HOST", "127.0.0.1"),
+        ("CDP_SMTP_PORT", str(port)),
+        ("CDP_SMTP_FROM", "privacy@shop.test"),
+    ):
+        monkeypatch.setenv(name, value)
+    get_dsr_settings.cache_clear()
+    yield inbox, DsrSettings(smtp_host="127.0.0.1", smtp_port=port, smtp_from="privacy@shop.test")
+    controller.stop()
+    get_dsr_settings.cache_clear()

@@ -12,9 +12,11 @@ from starlette.testclient import TestClient
 from cdp.api.app import create_app
 from cdp.auth.service import create_api_key
 from cdp.dsr import service
+from cdp.dsr.settings import DsrSettings
 from cdp.store import Store
-from tests.dsr_helpers import OFFICER
+from tests.dsr_helpers import OFFICER, Inbox
 from tests.factories import event, ingest_all
+from tests.graphql_client import GraphQLClient
 
 EXECUTE = """mutation($id: ID!) { confirmDsrIdentity(requestId: $id, method: "id_document") { status }
   executeDsrRequest(requestId: $id) { request { status closedAt } archiveBase64 } }"""
@@ -52,3 +54,44 @@ def test_officer_runs_an_access_request_over_graphql(store: Store) -> None:
 
         denied = _post(client, _key(store, "support_agent"), "support", LIST)
         assert denied["data"] is None and "data_subject_rights" in denied["errors"][0]["message"]
+
+
+def test_privacy_centre_flow_with_the_operation_documents(
+    store: Store, gql: GraphQLClient, smtp: tuple[Inbox, DsrSettings]
+) -> None:
+    """A subject starts an access request with an email, proves it with the emailed code, and uses the token
+    it gets to read only their own data; an officer sees the request in the queue and runs it."""
+    inbox, _ = smtp
+    [me] = ingest_all(store, event({"email": "hana@example.jp"}, country="JP", traits={"first_name": "花"}))
+    ingest_all(store, event({"email": "other@example.jp"}, country="JP", traits={"first_name": "他"}))
+    centre, officer = gql.key("frontend_app"), gql.key("compliance_officer")
+
+    response = gql.run(
+        "StartRequest",
+        {"kind": "access", "identifierKind": "email", "value": "HANA@example.jp"},
+        key=centre,
+        purpose="data_subject_rights",
+    )
+    assert response.get("data"), response
+    started = response["data"]["startDsrRequest"]
+    verified = gql.run(
+        "VerifyRequest", {"requestId": started["id"], "code": inbox.code()}, key=centre, purpose="data_subject_rights"
+    )["data"]["verifyDsrRequest"]
+    assert verified["request"]["status"] == "verified"
+    token = verified["token"]
+
+    mine = gql.run("MyProfile", key=token, purpose="data_subject_rights")["data"]["profiles"]["nodes"]
+    assert [(p["id"], p["firstName"]) for p in mine] == [(me.profile_id, "花")]
+    assert (
+        gql.run("MyRequest", {"id": started["id"]}, key=token, purpose="data_subject_rights")["data"]["dsrRequest"][
+            "status"
+        ]
+        == "verified"
+    )
+
+    queue = gql.run("DsrQueue", {"status": "verified"}, key=officer, purpose="data_subject_rights")
+    assert [r["id"] for r in queue["data"]["dsrRequests"]] == [started["id"]]
+    executed = gql.run("ExecuteDsr", {"requestId": started["id"]}, key=officer, purpose="data_subject_rights")
+    archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(executed["data"]["executeDsrRequest"]["archiveBase64"])))
+    exported = archive.read("data.json").decode()
+    assert "hana@example.jp" in exported and "other@example.jp" not in exported

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import re
-import socket
-from collections.abc import Iterator
 from email import message_from_bytes
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 import consent
@@ -17,7 +13,6 @@ from cdp.auth.service import authenticate
 from cdp.dsr import service, verification
 from cdp.dsr.common import DsrError
 from cdp.dsr.rights import marketing_purposes
-from cdp.dsr.settings import DsrSettings
 from cdp.identity.models import Profile
 from cdp.profiles import service as profiles
 from cdp.profiles.models import Trait
@@ -88,31 +83,6 @@ def test_rectification_to_another_customers_identifier_is_refused(store: Store) 
     request = verified_request(store, "rectification", root)
     with pytest.raises(DsrError, match="another customer"):
         service.execute(store, OFFICER, request.id, identifiers={"email": "taken@example.it"})
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802 - aiosmtpd's hook
-        self.messages.append(envelope.content)
-        return "250 Message accepted for delivery"
-
-    def code(self) -> str:
-        body = message_from_bytes(self.messages[-1]).get_payload(decode=True).decode()
-        return re.search(r"code: (\d{8})", body).group(1)
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[_Inbox, DsrSettings]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, DsrSettings(smtp_host="127.0.0.1", smtp_port=port, smtp_from="privacy@shop.test")
-    controller.stop()
 
 
 def test_subject_verifies_with_the_emailed_code_and_gets_a_scoped_token(store: Store, smtp) -> None:
