@@ -105,10 +105,12 @@ class BatchResolver:
     # -- loading -----------------------------------------------------------------------------------
     def preload(self, identifiers: Iterable[NormalizedIdentifier]) -> None:
         wanted = {(i.kind, i.blind_index) for i in identifiers}
+        kinds = sorted({k for k, _ in wanted})
         for chunk in _chunks(sorted({b for _, b in wanted})):
+            # kind IN (...) AND blind_index IN (...) lets the (kind, blind_index) unique index serve the look-up
             rows = self.session.execute(
                 select(Identity.id, Identity.kind, Identity.blind_index, Identity.profile_id).where(
-                    Identity.blind_index.in_(chunk)
+                    Identity.kind.in_(kinds), Identity.blind_index.in_(chunk)
                 )
             )
             for identity_id, kind, bidx, profile_id in rows:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
@@ -234,16 +234,19 @@ def _region(event: IncomingEvent) -> str | None:
 
 
 def _existing_events(session: Session, batch: list[_Prepared]) -> dict[tuple[str, str], tuple[str, str]]:
-    keys = list({(p.event.source, p.event.source_event_id) for p in batch})
+    keys = {(p.event.source, p.event.source_event_id) for p in batch}
+    sources = sorted({source for source, _ in keys})
+    ids = sorted({event_id for _, event_id in keys})
     found: dict[tuple[str, str], tuple[str, str]] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
+    for start in range(0, len(ids), 500):
+        # source IN (...) AND source_event_id IN (...) uses the (source, source_event_id) unique index, where a
+        # row-value IN makes SQLite scan the table; pairs outside the batch are filtered out below.
         rows = session.execute(
             select(Event.source, Event.source_event_id, Event.id, Event.profile_id).where(
-                tuple_(Event.source, Event.source_event_id).in_(chunk)
+                Event.source.in_(sources), Event.source_event_id.in_(ids[start : start + 500])
             )
         )
-        found.update({(s, sid): (eid, pid) for s, sid, eid, pid in rows})
+        found.update({(s, sid): (eid, pid) for s, sid, eid, pid in rows if (s, sid) in keys})
     return found
 
 
