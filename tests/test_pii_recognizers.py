@@ -62,6 +62,9 @@ BAD_CHECKSUM = [
     ("UK_NINO", "NINO QQ123456C", "QQ123456C"),  # QQ is not an allocated prefix
     ("EU_VAT", "USt-IdNr. DE136695977", "DE136695977"),
     ("CREDIT_CARD", "card 4111 1111 1111 1112", "4111 1111 1111 1112"),
+    # Amazon order numbers: the part after the first dash passes Luhn one time in ten
+    ("CREDIT_CARD", "注文340-2590039-2551281の配送状況", "2590039-2551281"),
+    ("CREDIT_CARD", "a commande 684-3672261-3326716 il y", "3672261-3326716"),
     ("IBAN_CODE", "IBAN DE89 3704 0044 0532 0130 01", "DE89 3704 0044 0532 0130 01"),
     ("IP_ADDRESS", "ip 256.1.1.1", "256.1.1.1"),
     ("EMAIL_ADDRESS", "email bob@example.invalidtld", "bob@example.invalidtld"),
