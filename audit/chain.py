@@ -139,9 +139,7 @@ def verify_jsonl(fp: IO[str], anchor: tuple[int, str] | None = None) -> VerifyRe
     )
 
 
-def _check_chain(
-    entries: Iterator[tuple[int, str, str, str]], anchor: tuple[int, str] | None
-) -> VerifyResult:
+def _check_chain(entries: Iterator[tuple[int, str, str, str]], anchor: tuple[int, str] | None) -> VerifyResult:
     """Check (seq, recomputed hash, stored prev_hash, stored entry_hash) tuples in order."""
     expected, prev, anchor_hash = 1, GENESIS_HASH, None
     for seq, computed, prev_hash, entry_hash in entries:

@@ -47,9 +47,7 @@ def query(
     return list(session.scalars(stmt.order_by(_T.seq).limit(limit)))
 
 
-def export_jsonl(
-    session: Session, fp: IO[str], since: datetime | None = None, until: datetime | None = None
-) -> int:
+def export_jsonl(session: Session, fp: IO[str], since: datetime | None = None, until: datetime | None = None) -> int:
     """Write one JSON object per entry (all fields, seq order) to `fp`; return how many were written.
 
     A full export (no `since`/`until`) can be checked offline with `audit.verify_jsonl`.

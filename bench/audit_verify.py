@@ -66,9 +66,7 @@ def baseline(engine: Engine, batch_size: int) -> int:
     """Stream the same columns in the same order, touching each row but hashing nothing."""
     count = 0
     with engine.connect() as conn:
-        rows = conn.execution_options(yield_per=batch_size).execute(
-            select(*TABLE.columns).order_by(TABLE.c.seq)
-        )
+        rows = conn.execution_options(yield_per=batch_size).execute(select(*TABLE.columns).order_by(TABLE.c.seq))
         for _row in rows:
             count += 1
     return count

@@ -164,9 +164,7 @@ def gen_cn_mobile(rng: random.Random) -> str:
 
 
 def gen_resident_id(rng: random.Random) -> str:
-    body = (
-        f"{rng.choice(CN_REGIONS)}{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
-    )
+    body = f"{rng.choice(CN_REGIONS)}{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
     body += digits(rng, 3)
     return body + mod_11_2.calc_check_digit(body)
 
@@ -185,9 +183,7 @@ def gen_cnpj(rng: random.Random) -> str:
 def gen_my_number(rng: random.Random) -> str:
     base = digits(rng, 11)
     number = base + my_number.calc_check_digit(base)
-    return rng.choice(
-        [number, f"{number[:4]} {number[4:8]} {number[8:]}", f"{number[:4]}-{number[4:8]}-{number[8:]}"]
-    )
+    return rng.choice([number, f"{number[:4]} {number[4:8]} {number[8:]}", f"{number[:4]}-{number[4:8]}-{number[8:]}"])
 
 
 def gen_nino(rng: random.Random) -> str:
@@ -195,11 +191,7 @@ def gen_nino(rng: random.Random) -> str:
     if first + second in {"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"}:
         first = "A"
     number = first + second + digits(rng, 6) + rng.choice("ABCD")
-    return (
-        number
-        if rng.random() < 0.6
-        else f"{number[:2]} {number[2:4]} {number[4:6]} {number[6:8]} {number[8]}"
-    )
+    return number if rng.random() < 0.6 else f"{number[:2]} {number[2:4]} {number[4:6]} {number[6:8]} {number[8]}"
 
 
 def gen_vat(rng: random.Random, country: str) -> str:
@@ -228,12 +220,7 @@ def gen_card(rng: random.Random) -> str:
 def gen_ip(rng: random.Random) -> str:
     if rng.random() < 0.8:
         return f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-    return (
-        "2001:db8:"
-        + ":".join(f"{rng.randrange(1, 65536):x}" for _ in range(3))
-        + "::"
-        + f"{rng.randrange(1, 999)}"
-    )
+    return "2001:db8:" + ":".join(f"{rng.randrange(1, 65536):x}" for _ in range(3)) + "::" + f"{rng.randrange(1, 999)}"
 
 
 def gen_email(rng: random.Random) -> str:
@@ -257,9 +244,7 @@ def gen_distractor(rng: random.Random, kind: str, language: str) -> str:
         )
     if kind == "DATE":
         y, m, d = 2026, rng.randint(1, 12), rng.randint(1, 28)
-        return rng.choice(
-            [f"{y}-{m:02d}-{d:02d}", f"{d:02d}.{m:02d}.{y}", f"{y}年{m}月{d}日", f"{m:02d}/{d:02d}/{y}"]
-        )
+        return rng.choice([f"{y}-{m:02d}-{d:02d}", f"{d:02d}.{m:02d}.{y}", f"{y}年{m}月{d}日", f"{m:02d}/{d:02d}/{y}"])
     if kind == "AMOUNT":
         return rng.choice(
             [
@@ -377,11 +362,7 @@ def main() -> None:
             counts["type"][kind] += len(spans)
             for *_, label in spans:
                 per_type.setdefault(label, Counter())[kind] += 1
-        errors += [
-            (kind, label, text[s:e], text)
-            for kind, spans in (("FP", fp), ("FN", fn))
-            for s, e, label in spans
-        ]
+        errors += [(kind, label, text[s:e], text) for kind, spans in (("FP", fp), ("FN", fn)) for s, e, label in spans]
         category = ENTITY_CATEGORIES.get
         ctp, cfp, cfn = match(
             [(s, e, category(t, t)) for s, e, t in gold], [(s, e, category(t, t)) for s, e, t in predicted]

@@ -80,9 +80,7 @@ def main() -> None:
     print(f"analyzer (batch) vs baseline: {batch / baseline:.0f}x slower")
     print(f"phone recognizer share of batch time: {phone_time / batch:.0%}")
     extra = (phone_time - one_region_time) / (len(PHONE_REGIONS) - 1)
-    print(
-        f"cost of one more phone region: {1000 * extra / n:.3f} ms/text ({extra / batch:.0%} of batch time)"
-    )
+    print(f"cost of one more phone region: {1000 * extra / n:.3f} ms/text ({extra / batch:.0%} of batch time)")
 
 
 if __name__ == "__main__":

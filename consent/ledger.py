@@ -125,9 +125,7 @@ def current_states(
     profile ids, whatever the number of subjects.
     """
     _check_purpose(purpose)
-    groups = (
-        subjects if isinstance(subjects, Mapping) else {pid: (pid,) for pid in _id_list("subjects", subjects)}
-    )
+    groups = subjects if isinstance(subjects, Mapping) else {pid: (pid,) for pid in _id_list("subjects", subjects)}
     owner: dict[str, str] = {}
     for key, members in groups.items():
         for pid in _id_list(f"subjects[{key!r}]", members):
@@ -144,9 +142,7 @@ def current_states(
             .subquery()
         )
         rows = session.execute(
-            select(ranked.c.profile_id, ranked.c.recorded_at, ranked.c.seq, ranked.c.status).where(
-                ranked.c.rank == 1
-            )
+            select(ranked.c.profile_id, ranked.c.recorded_at, ranked.c.seq, ranked.c.status).where(ranked.c.rank == 1)
         )
         for pid, recorded_at, seq, status in rows:
             key = owner[pid]
@@ -164,9 +160,7 @@ def latest_by_group(purpose: str, membership: Select | FromClause) -> Subquery:
     """
     _check_purpose(purpose)
     members = membership.subquery() if isinstance(membership, Select) else membership
-    rank = func.row_number().over(
-        partition_by=members.c.group_id, order_by=(_C.recorded_at.desc(), _C.seq.desc())
-    )
+    rank = func.row_number().over(partition_by=members.c.group_id, order_by=(_C.recorded_at.desc(), _C.seq.desc()))
     ranked = (
         select(members.c.group_id, _C.status, _C.recorded_at, rank.label("rank"))
         .join_from(members, ConsentRecord, _C.profile_id == members.c.profile_id)

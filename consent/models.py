@@ -19,9 +19,7 @@ class ConsentRecord(SQLModel, table=True):
     """
 
     __tablename__ = "consent_record"
-    __table_args__ = (
-        Index("ix_consent_record_profile_purpose_time", "profile_id", "purpose", "recorded_at"),
-    )
+    __table_args__ = (Index("ix_consent_record_profile_purpose_time", "profile_id", "purpose", "recorded_at"),)
 
     seq: int | None = Field(default=None, sa_type=SEQ_TYPE, primary_key=True)
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), max_length=36, unique=True)

@@ -91,9 +91,7 @@ def _lookup(specs: Mapping[str, FieldSpec], name: str, what: str) -> FieldSpec:
     try:
         return specs[name]
     except KeyError:
-        raise UnknownField(
-            f"unknown {what} '{name}'; declared in fields.yaml: {', '.join(sorted(specs))}"
-        ) from None
+        raise UnknownField(f"unknown {what} '{name}'; declared in fields.yaml: {', '.join(sorted(specs))}") from None
 
 
 def load_dictionary(path: Path | str = DEFAULT_PATH) -> DataDictionary:
@@ -114,9 +112,7 @@ def parse_dictionary(doc: Any, source: str) -> DataDictionary:
         entries = doc.get(section)
         if not isinstance(entries, dict) or not entries:
             raise PolicyFileError(f"{source}: '{section}' must be a non-empty mapping")
-        sections[section] = {
-            name: _spec(source, f"{section}.{name}", name, kind, raw) for name, raw in entries.items()
-        }
+        sections[section] = {name: _spec(source, f"{section}.{name}", name, kind, raw) for name, raw in entries.items()}
     undeclared = _spec(source, "undeclared_trait", "undeclared_trait", "trait", doc.get("undeclared_trait"))
     return DataDictionary(sections["identifiers"], sections["traits"], sections["events"], undeclared)
 

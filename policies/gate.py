@@ -172,9 +172,7 @@ class PolicyGate:
 
     def _build(self, policy: _Policy, role: str, purpose: str) -> Grants:
         if role not in policy.roles:
-            raise UnknownRole(
-                f"unknown role '{role}'; roles in policy.csv: {', '.join(sorted(policy.roles))}"
-            )
+            raise UnknownRole(f"unknown role '{role}'; roles in policy.csv: {', '.join(sorted(policy.roles))}")
         policy.purposes.get(purpose)  # raises UnknownPurpose naming the valid ones
 
         def decide(action: str, category: str) -> bool:
@@ -235,9 +233,7 @@ class PolicyGate:
 def _validate_rules(path: Path, rules: list[list[str]], purposes: Purposes) -> None:
     """Catch typos casbin would silently treat as non-matching (a misspelt deny is a hole)."""
     if not rules:
-        raise PolicyFileError(
-            f"{path}: no rules (expected lines like 'p, role, purpose, category, action, allow')"
-        )
+        raise PolicyFileError(f"{path}: no rules (expected lines like 'p, role, purpose, category, action, allow')")
     for rule in rules:
         text = "p, " + ", ".join(rule)
 

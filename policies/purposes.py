@@ -118,11 +118,7 @@ def parse_purposes(doc: Any, source: str) -> Purposes:
     if unknown:
         raise bad(sorted(unknown)[0], "unknown top-level key (expected version, jurisdictions, purposes)")
     jurisdictions = doc.get("jurisdictions")
-    if (
-        not isinstance(jurisdictions, list)
-        or not jurisdictions
-        or not all(isinstance(j, str) for j in jurisdictions)
-    ):
+    if not isinstance(jurisdictions, list) or not jurisdictions or not all(isinstance(j, str) for j in jurisdictions):
         raise bad("jurisdictions", "must be a non-empty list of codes like EU, US-CA")
     raw_purposes = doc.get("purposes")
     if not isinstance(raw_purposes, dict) or not raw_purposes:
@@ -153,9 +149,7 @@ def parse_purposes(doc: Any, source: str) -> Purposes:
             if not isinstance(rule, dict) or set(rule) != {"legal_basis", "consent"}:
                 raise bad(jkey, "expected {legal_basis: ..., consent: ...}")
             if rule["legal_basis"] not in LEGAL_BASES:
-                raise bad(
-                    f"{jkey}.legal_basis", f"{rule['legal_basis']!r} is not one of {sorted(LEGAL_BASES)}"
-                )
+                raise bad(f"{jkey}.legal_basis", f"{rule['legal_basis']!r} is not one of {sorted(LEGAL_BASES)}")
             if rule["consent"] not in CONSENT_MODES:
                 raise bad(f"{jkey}.consent", f"{rule['consent']!r} is not one of {list(CONSENT_MODES)}")
             # Consent as the legal basis and opt-in consent are the same statement; a mismatch is a typo.

@@ -85,9 +85,7 @@ def test_latest_is_by_recorded_at_then_insertion(session: Session) -> None:
     _record(session, status="denied", source="import", recorded_at=T0 - timedelta(days=30))  # older answer
     assert consent.current_state(session, ["p1"])["marketing.email"].status == "granted"
     _record(session, status="withdrawn", source="import", recorded_at=T0.astimezone(SHANGHAI))
-    assert (
-        consent.current_state(session, ["p1"])["marketing.email"].status == "withdrawn"
-    )  # same instant, later
+    assert consent.current_state(session, ["p1"])["marketing.email"].status == "withdrawn"  # same instant, later
     assert [r.status for r in consent.history(session, ["p1"])] == ["denied", "granted", "withdrawn"]
 
 
@@ -205,9 +203,7 @@ def test_gpc_opt_out_is_idempotent(session: Session) -> None:
     assert len(consent.history(session, ["p1"])) == 3
 
     _record(session, purpose="marketing.ads", jurisdiction="US-CA", source="banner")  # opts back in
-    assert [r.purpose for r in consent.record_gpc_opt_out(session, "p1", "US-CA", purposes)] == [
-        "marketing.ads"
-    ]
+    assert [r.purpose for r in consent.record_gpc_opt_out(session, "p1", "US-CA", purposes)] == ["marketing.ads"]
     state = consent.current_state(session, ["p1"])
     assert {p: r.status for p, r in state.items()} == {
         "marketing.ads": "withdrawn",

@@ -45,8 +45,7 @@ def _normalized(kind: str, value: str, country: str) -> tuple[str, str]:
     if kind == "email":
         return kind, value.strip().lower()
     if kind == "phone":
-        return kind, phonenumbers.format_number(phonenumbers.parse(value, country),
-                                                phonenumbers.PhoneNumberFormat.E164)
+        return kind, phonenumbers.format_number(phonenumbers.parse(value, country), phonenumbers.PhoneNumberFormat.E164)
     return kind, value
 
 
@@ -60,8 +59,7 @@ def _groups(events: list[dict[str, Any]], normalize: bool) -> int:
         return key
 
     for event in events:
-        keys = [_normalized(k, v, event["country"]) if normalize else (k, v)
-                for k, v in event["identifiers"].items()]
+        keys = [_normalized(k, v, event["country"]) if normalize else (k, v) for k, v in event["identifiers"].items()]
         for key in keys:
             parent[find(key)] = find(keys[0])
     return len({find(key) for key in parent})
@@ -156,8 +154,9 @@ def test_events_are_well_formed(demo: DemoDataset) -> None:
             total = sum(Decimal(i["price"]) * i["quantity"] for i in props["items"])
             assert Decimal(props["total"]) == total
             decimals = 0 if person.currency == "JPY" else 2
-            assert all(len(v.partition(".")[2]) == decimals for v in [props["total"], *(i["price"] for i in
-                                                                                         props["items"])])
+            assert all(
+                len(v.partition(".")[2]) == decimals for v in [props["total"], *(i["price"] for i in props["items"])]
+            )
         if event["type"] == "review":
             assert 1 <= props["rating"] <= 5
 
@@ -183,8 +182,9 @@ def test_identifiers_overlap_only_after_normalization(demo: DemoDataset) -> None
     assert 0.05 * len(demo.people) <= unlinked <= 0.15 * len(demo.people)
     # Linking takes normalization (case, spaces, phone formats) for a good share of people.
     assert needs_normalization >= 0.2 * len(demo.people)
-    amazon_phones = [e["identifiers"]["phone"] for e in demo.events
-                     if e["source"] == "amazon" and "phone" in e["identifiers"]]
+    amazon_phones = [
+        e["identifiers"]["phone"] for e in demo.events if e["source"] == "amazon" and "phone" in e["identifiers"]
+    ]
     assert amazon_phones and not any(p.startswith("+") for p in amazon_phones)
 
 
@@ -195,9 +195,15 @@ def test_ground_truth_lists_every_personal_value(demo: DemoDataset) -> None:
         for kind, value in event["identifiers"].items():
             listed = {"email": person.emails, "phone": person.phones}.get(kind, person.platform_ids)
             assert value.strip() in listed, (kind, value, person)
-        truth = {"first_name": person.names, "last_name": person.names, "full_name": person.names,
-                 "address_line1": person.addresses, "city": person.cities, "postal_code": person.postal_codes,
-                 "birthday": (person.birthday,)}
+        truth = {
+            "first_name": person.names,
+            "last_name": person.names,
+            "full_name": person.names,
+            "address_line1": person.addresses,
+            "city": person.cities,
+            "postal_code": person.postal_codes,
+            "birthday": (person.birthday,),
+        }
         for key, value in event["traits"].items():
             assert value in truth.get(key, (value,)), (key, value, person)
         if event["type"] == "ticket":
@@ -235,4 +241,3 @@ def test_events_pass_the_ingestion_schema(demo: DemoDataset) -> None:
 
     for event in demo.events:
         parse_event(event)
-

@@ -14,9 +14,7 @@ def entities(text: str, **kwargs) -> list[tuple[str, str]]:
 def score_of(text: str, value: str) -> float:
     """Score of the finding covering `value`, analyzed with no threshold; 0.0 when nothing covers it."""
     start = text.index(value)
-    hits = [
-        f for f in analyze(text, score_threshold=0.01) if f.start == start and f.end == start + len(value)
-    ]
+    hits = [f for f in analyze(text, score_threshold=0.01) if f.start == start and f.end == start + len(value)]
     return hits[0].score if hits else 0.0
 
 
@@ -43,9 +41,7 @@ POSITIVE = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("entity", "text", "value"), POSITIVE, ids=[f"{e}-{i}" for i, (e, *_) in enumerate(POSITIVE)]
-)
+@pytest.mark.parametrize(("entity", "text", "value"), POSITIVE, ids=[f"{e}-{i}" for i, (e, *_) in enumerate(POSITIVE)])
 def test_valid_identifier_is_found(entity: str, text: str, value: str) -> None:
     assert (entity, value) in entities(text)
 
@@ -152,9 +148,7 @@ def test_fullwidth_digits_are_found_with_original_offsets() -> None:
     text = "携帯１３８１２３４５６７８に電話ください"
     [finding] = analyze(text)
     assert finding == Finding("CN_MOBILE", 2, 13, finding.score)
-    assert entities("メール：ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ") == [
-        ("EMAIL_ADDRESS", "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ")
-    ]
+    assert entities("メール：ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ") == [("EMAIL_ADDRESS", "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ")]
 
 
 def test_number_inside_a_longer_ascii_token_is_not_matched() -> None:

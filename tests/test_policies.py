@@ -130,9 +130,7 @@ def test_policy_names_every_role_and_purpose(gate: PolicyGate) -> None:
     assert gate.purposes.names() >= PURPOSES
     # Every purpose is usable by someone other than admin.
     for purpose in PURPOSES:
-        assert any(gate.grants(role, purpose).allowed_categories("read") for role in ROLES - {"admin"}), (
-            purpose
-        )
+        assert any(gate.grants(role, purpose).allowed_categories("read") for role in ROLES - {"admin"}), purpose
 
 
 @pytest.mark.parametrize(
@@ -203,9 +201,7 @@ def test_policy_names_every_role_and_purpose(gate: PolicyGate) -> None:
         ("admin", "marketing.ads", "erase", "user.contact.email", True),
     ],
 )
-def test_role_decisions(
-    gate: PolicyGate, role: str, purpose: str, action: str, category: str, expected: bool
-) -> None:
+def test_role_decisions(gate: PolicyGate, role: str, purpose: str, action: str, category: str, expected: bool) -> None:
     assert gate.grants(role, purpose).allows(action, category) is expected
     assert gate.enforce(role, purpose, category, action) is expected
 
@@ -219,8 +215,7 @@ def test_grants_agree_with_casbin_everywhere(gate: PolicyGate) -> None:
         for purpose in sorted(gate.purposes.names())
         for category in categories
         for action in ACTIONS
-        if gate.grants(role, purpose).allows(action, category)
-        != gate.enforce(role, purpose, category, action)
+        if gate.grants(role, purpose).allows(action, category) != gate.enforce(role, purpose, category, action)
     ]
     assert mismatches == []
 
@@ -305,9 +300,7 @@ def test_bad_policy_rules_are_named(policy_dir: Path, rule: str, message: str) -
 def test_unknown_role_and_purpose_are_clear(gate: PolicyGate) -> None:
     with pytest.raises(UnknownRole, match=r"unknown role 'intern'; roles in policy.csv: admin, analyst"):
         gate.grants("intern", "support")
-    with pytest.raises(
-        UnknownPurpose, match=r"unknown purpose 'sales'; valid purposes: analytics, .*support"
-    ):
+    with pytest.raises(UnknownPurpose, match=r"unknown purpose 'sales'; valid purposes: analytics, .*support"):
         gate.grants("analyst", "sales")
 
 
@@ -480,9 +473,7 @@ def test_dictionary_specs() -> None:
 
 
 def test_dictionary_unknown_kinds_fail_closed() -> None:
-    with pytest.raises(
-        UnknownField, match="unknown identifier kind 'ssn'; declared in fields.yaml: amazon_buyer_id"
-    ):
+    with pytest.raises(UnknownField, match="unknown identifier kind 'ssn'; declared in fields.yaml: amazon_buyer_id"):
         dictionary.category_of_identifier("ssn")
     with pytest.raises(UnknownField, match="unknown event type 'click'"):
         dictionary.category_of_event("click")

@@ -37,6 +37,8 @@ app.add_typer(dsr_app, name="dsr")
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
 app.command("scan")(scan)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration to the data database (CDP_DATABASE_URL)."""

@@ -106,7 +106,7 @@ class _Phone:
         if c == "GB":
             return f"0{n[:4]} {n[4:]}"
         if c == "FR":
-            return " ".join(["0" + n[0]] + [n[i:i + 2] for i in range(1, 9, 2)])
+            return " ".join(["0" + n[0]] + [n[i : i + 2] for i in range(1, 9, 2)])
         if c == "DE":
             return f"0{n[:3]} {n[3:]}"
         if c == "ES":
@@ -121,8 +121,11 @@ class _Phone:
     def international(self) -> str:
         """Spaced international form, as a support agent types it."""
         n = self.nsn
-        local = {"US": f"{n[:3]}-{n[3:6]}-{n[6:]}", "BR": f"{n[:2]} {n[2:7]}-{n[7:]}",
-                 "JP": f"{n[:2]}-{n[2:6]}-{n[6:]}"}.get(self.country, self.national.removeprefix("0"))
+        local = {
+            "US": f"{n[:3]}-{n[3:6]}-{n[6:]}",
+            "BR": f"{n[:2]} {n[2:7]}-{n[7:]}",
+            "JP": f"{n[:2]}-{n[2:6]}-{n[6:]}",
+        }.get(self.country, self.national.removeprefix("0"))
         return f"+{_CALLING_CODES[self.country]} {local}"
 
 
@@ -154,8 +157,16 @@ class DemoPerson:
     def personal_values(self, min_bytes: int = 1) -> tuple[str, ...]:
         """All personal values; raise `min_bytes` (e.g. 6) to skip ones short enough to occur by chance in
         ciphertext when scanning a raw database file (a one-character Chinese given name is 3 bytes)."""
-        values = (*self.names, *self.emails, *self.phones, *self.addresses, *self.cities, *self.postal_codes,
-                  *([self.birthday] if self.birthday else []), *self.platform_ids)
+        values = (
+            *self.names,
+            *self.emails,
+            *self.phones,
+            *self.addresses,
+            *self.cities,
+            *self.postal_codes,
+            *([self.birthday] if self.birthday else []),
+            *self.platform_ids,
+        )
         return tuple(v for v in values if len(v.encode()) >= min_bytes)
 
 
@@ -176,13 +187,18 @@ class DemoDataset:
             resends += key in seen
             seen.add(key)
         return {
-            "totals": {"people": len(self.people), "events": len(self.events), "resends": resends,
-                       "unlinked_people": sum(not p.linked for p in self.people)},
+            "totals": {
+                "people": len(self.people),
+                "events": len(self.events),
+                "resends": resends,
+                "unlinked_people": sum(not p.linked for p in self.people),
+            },
             "people_per_country": dict(Counter(p.country for p in self.people).most_common()),
             "events_per_type": dict(Counter(e["type"] for e in self.events).most_common()),
             "events_per_source": dict(Counter(e["source"] for e in self.events).most_common()),
-            "orders_per_currency": dict(Counter(
-                e["properties"]["currency"] for e in self.events if e["type"] == "order").most_common()),
+            "orders_per_currency": dict(
+                Counter(e["properties"]["currency"] for e in self.events if e["type"] == "order").most_common()
+            ),
         }
 
 
@@ -251,8 +267,16 @@ class _Generator:
         candidate = self._local(d.tz, (after.date() - FIRST_DAY).days + self.rng.randint(lo, hi))
         return candidate if candidate > after else after + timedelta(seconds=self.rng.randint(30, 300))
 
-    def _emit(self, d: _Draft, source: str, kind: str, at: datetime, identifiers: dict[str, str],
-              traits: dict[str, str] | None = None, properties: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _emit(
+        self,
+        d: _Draft,
+        source: str,
+        kind: str,
+        at: datetime,
+        identifiers: dict[str, str],
+        traits: dict[str, str] | None = None,
+        properties: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         traits = traits or {}
         for key, value in identifiers.items():
             {"email": d.emails, "phone": d.phones}.get(key, d.platform_ids).add(value.strip())
@@ -279,8 +303,13 @@ class _Generator:
         return event
 
     def _address_traits(self, d: _Draft, line1: str | None = None) -> dict[str, str]:
-        return {"address_line1": line1 or d.address, "city": d.city.name, "region": d.city.region,
-                "postal_code": d.postcode, "country": d.locale.country}
+        return {
+            "address_line1": line1 or d.address,
+            "city": d.city.name,
+            "region": d.city.region,
+            "postal_code": d.postcode,
+            "country": d.locale.country,
+        }
 
     def _items(self, d: _Draft) -> tuple[list[dict[str, Any]], str]:
         currency, lang = d.locale.currency, d.locale.language
@@ -289,16 +318,23 @@ class _Generator:
             quantity = self.rng.choice((1, 1, 1, 1, 2, 3))
             price = _PRICES[currency][product.sku]
             total += price * quantity
-            items.append({"sku": product.sku, "name": product.names[lang], "quantity": quantity,
-                          "price": _money(price, currency)})
+            items.append(
+                {
+                    "sku": product.sku,
+                    "name": product.names[lang],
+                    "quantity": quantity,
+                    "price": _money(price, currency),
+                }
+            )
         return items, _money(total, currency)
 
     # --- the person --------------------------------------------------------------------------------------
 
     def _email(self, first: str, last: str, year: int) -> str:
         rng = self.rng
-        local = rng.choice((f"{first}.{last}", f"{first}{last}", f"{first[0]}{last}", f"{last}.{first}",
-                            f"{first}_{last}"))
+        local = rng.choice(
+            (f"{first}.{last}", f"{first}{last}", f"{first[0]}{last}", f"{last}.{first}", f"{first}_{last}")
+        )
         suffixes = ("", str(year), f"{rng.randint(1, 99):02d}")
 
         def make() -> str:
@@ -320,7 +356,7 @@ class _Generator:
                 return f"{rng.choice(city.local)}{exchange}{rng.randint(0, 9999):04d}"
             area = city.local[0] if locale.country == "BR" else ""
             digits = locale.mobile_digits
-            return f"{area}{rng.choice(locale.mobile_prefixes)}{rng.randint(10 ** (digits - 1), 10 ** digits - 1)}"
+            return f"{area}{rng.choice(locale.mobile_prefixes)}{rng.randint(10 ** (digits - 1), 10**digits - 1)}"
 
         return _Phone(locale.country, self._unique(make))
 
@@ -382,14 +418,23 @@ class _Generator:
         linked = rng.random() >= UNLINKED_SHARE
         tz = _zone(city.timezone)
         d = _Draft(
-            index=index, locale=locale, city=city, tz=tz, first=first, last=last,
+            index=index,
+            locale=locale,
+            city=city,
+            tz=tz,
+            first=first,
+            last=last,
             full_name=self._full_name(locale, first[0], last[0]),
-            email=self._email(first[1], last[1], year), phone=self._phone(locale, city),
-            address=self._street_address(locale, city), postcode=rng.choice(city.postcodes),
+            email=self._email(first[1], last[1], year),
+            phone=self._phone(locale, city),
+            address=self._street_address(locale, city),
+            postcode=rng.choice(city.postcodes),
             birthday=date(year, rng.randint(1, 12), rng.randint(1, 28)).isoformat(),
             shopify_id=str(self._serial("shopify_customer", 7_400_000_000_000)),
             amazon_id=self._unique(lambda: "A" + "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=13))),
-            device_id=self._uuid(), linked=linked, channels=self._channels(linked),
+            device_id=self._uuid(),
+            linked=linked,
+            channels=self._channels(linked),
             start=self._local(tz, rng.randint(0, 300)),
         )
         shop, amazon = "shopify" in d.channels, "amazon" in d.channels
@@ -416,11 +461,21 @@ class _Generator:
         emails = d.emails | {e.lower() for e in d.emails}
         phones = d.phones | ({d.phone.e164} if d.phones else set())
         return DemoPerson(
-            index=d.index, country=d.locale.country, language=d.locale.language, timezone=d.city.timezone,
-            currency=d.locale.currency, channels=d.channels, linked=d.linked,
-            expected_profiles=_count_groups(d), names=tuple(sorted(d.names)), emails=tuple(sorted(emails)),
-            phones=tuple(sorted(phones)), addresses=tuple(sorted(d.addresses)), cities=tuple(sorted(d.cities)),
-            postal_codes=tuple(sorted(d.postcodes)), birthday=d.birthday if d.birthday_sent else None,
+            index=d.index,
+            country=d.locale.country,
+            language=d.locale.language,
+            timezone=d.city.timezone,
+            currency=d.locale.currency,
+            channels=d.channels,
+            linked=d.linked,
+            expected_profiles=_count_groups(d),
+            names=tuple(sorted(d.names)),
+            emails=tuple(sorted(emails)),
+            phones=tuple(sorted(phones)),
+            addresses=tuple(sorted(d.addresses)),
+            cities=tuple(sorted(d.cities)),
+            postal_codes=tuple(sorted(d.postcodes)),
+            birthday=d.birthday if d.birthday_sent else None,
             platform_ids=tuple(sorted(d.platform_ids)),
         )
 
@@ -434,8 +489,7 @@ class _Generator:
         if phone:
             ids["phone"] = d.phone.e164
         names = {"first_name": d.first[0], "last_name": d.last[0]}
-        profile = {**names, **self._address_traits(d), "language": d.locale.language,
-                   "timezone": d.city.timezone}
+        profile = {**names, **self._address_traits(d), "language": d.locale.language, "timezone": d.city.timezone}
         if rng.random() < 0.6:
             profile["birthday"] = d.birthday
         at = created = self._later(d, d.start, 0, 10)
@@ -444,15 +498,31 @@ class _Generator:
             at = self._later(d, at, 1, 60)
             items, total = self._items(d)
             order_id = str(self._serial("shopify_order", 1_000_000))
-            self._emit(d, "shopify", "order", at, dict(ids), {**names, **self._address_traits(d)},
-                       {"order_id": order_id, "total": total, "currency": d.locale.currency, "items": items})
+            self._emit(
+                d,
+                "shopify",
+                "order",
+                at,
+                dict(ids),
+                {**names, **self._address_traits(d)},
+                {"order_id": order_id, "total": total, "currency": d.locale.currency, "items": items},
+            )
             d.orders.append((at, "shopify", order_id, items))
         for _ in range(rng.choices((0, 1, 2), (50, 35, 15))[0]):  # abandoned checkouts
             items, total = self._items(d)
-            self._emit(d, "shopify", "cart", self._later(d, created, 0, 120),
-                       {"email": email, "shopify_customer_id": d.shopify_id},
-                       properties={"cart_id": f"{rng.getrandbits(64):016x}", "total": total,
-                                   "currency": d.locale.currency, "items": items})
+            self._emit(
+                d,
+                "shopify",
+                "cart",
+                self._later(d, created, 0, 120),
+                {"email": email, "shopify_customer_id": d.shopify_id},
+                properties={
+                    "cart_id": f"{rng.getrandbits(64):016x}",
+                    "total": total,
+                    "currency": d.locale.currency,
+                    "items": items,
+                },
+            )
         if rng.random() < 0.3:
             self._review(d, "shopify", {"email": email, "shopify_customer_id": d.shopify_id})
 
@@ -467,12 +537,19 @@ class _Generator:
         for _ in range(orders):
             at = self._later(d, at, 0, 70)
             items, total = self._items(d)
-            order_id = self._unique(lambda: f"{rng.randint(111, 999)}-{rng.randint(0, 9999999):07d}-"
-                                            f"{rng.randint(0, 9999999):07d}")
+            order_id = self._unique(
+                lambda: f"{rng.randint(111, 999)}-{rng.randint(0, 9999999):07d}-{rng.randint(0, 9999999):07d}"
+            )
             line1 = other if other and rng.random() < 0.5 else d.address
-            self._emit(d, "amazon", "order", at, dict(ids),
-                       {"full_name": d.full_name, **self._address_traits(d, line1)},
-                       {"order_id": order_id, "total": total, "currency": d.locale.currency, "items": items})
+            self._emit(
+                d,
+                "amazon",
+                "order",
+                at,
+                dict(ids),
+                {"full_name": d.full_name, **self._address_traits(d, line1)},
+                {"order_id": order_id, "total": total, "currency": d.locale.currency, "items": items},
+            )
             d.orders.append((at, "amazon", order_id, items))
         if rng.random() < 0.3:
             self._review(d, "amazon", {"amazon_buyer_id": d.amazon_id})
@@ -481,9 +558,18 @@ class _Generator:
         rng = self.rng
         at, _, _, items = rng.choice([o for o in d.orders if o[1] == source])
         rating = rng.choices((1, 2, 3, 4, 5), (8, 6, 12, 26, 48))[0]
-        self._emit(d, source, "review", self._later(d, at, 3, 20), ids,
-                   properties={"product_sku": rng.choice(items)["sku"], "rating": rating,
-                               "text": rng.choice(REVIEWS[d.locale.language][rating - 1])})
+        self._emit(
+            d,
+            source,
+            "review",
+            self._later(d, at, 3, 20),
+            ids,
+            properties={
+                "product_sku": rng.choice(items)["sku"],
+                "rating": rating,
+                "text": rng.choice(REVIEWS[d.locale.language][rating - 1]),
+            },
+        )
 
     def _support(self, d: _Draft, phone_id: bool) -> None:
         """Tickets; `phone_id` puts the phone among the identifiers (needed when only it links Amazon)."""
@@ -497,12 +583,18 @@ class _Generator:
                 ids["phone"] = d.phone.international
             order = rng.choice(d.orders) if d.orders and rng.random() < 0.8 else None
             at = self._later(d, order[0] if order else d.start, 1, 14)
-            fill = {"phone": d.phone.national, "email": email, "address": _postal_address(d),
-                    "first_name": d.first[0], "full_name": d.full_name}
+            fill = {
+                "phone": d.phone.national,
+                "email": email,
+                "address": _postal_address(d),
+                "first_name": d.first[0],
+                "full_name": d.full_name,
+            }
             if order:
                 fill["order_id"] = f"#{order[2]}" if order[1] == "shopify" else order[2]
-            subject, body = rng.choice([t for t in TICKETS[d.locale.language]
-                                        if order or "{order_id}" not in t[0] + t[1]])
+            subject, body = rng.choice(
+                [t for t in TICKETS[d.locale.language] if order or "{order_id}" not in t[0] + t[1]]
+            )
             if "{phone}" in body:
                 d.phones.add(d.phone.national)
             if "{email}" in body:
@@ -511,18 +603,34 @@ class _Generator:
                 d.addresses.add(d.address)
             if "{first_name}" in body or "{full_name}" in body:
                 d.names.update((d.first[0], d.full_name))
-            self._emit(d, "support_desk", "ticket", at, ids, {"full_name": d.full_name,
-                                                              "language": d.locale.language},
-                       {"ticket_id": str(self._serial("ticket", 40000)), "subject": subject.format(**fill),
-                        "body": body.format(**fill)})
+            self._emit(
+                d,
+                "support_desk",
+                "ticket",
+                at,
+                ids,
+                {"full_name": d.full_name, "language": d.locale.language},
+                {
+                    "ticket_id": str(self._serial("ticket", 40000)),
+                    "subject": subject.format(**fill),
+                    "body": body.format(**fill),
+                },
+            )
 
     def _newsletter(self, d: _Draft) -> None:
         email = d.email if d.linked else self._email(d.first[1], d.last[1], self.rng.randint(1950, 2006))
         traits = {"language": d.locale.language}
         if self.rng.random() < 0.5:
             traits["first_name"] = d.first[0]
-        self._emit(d, "newsletter", "subscribe", self._later(d, d.start, 0, 60), {"email": email}, traits,
-                   {"list": "newsletter"})
+        self._emit(
+            d,
+            "newsletter",
+            "subscribe",
+            self._later(d, d.start, 0, 60),
+            {"email": email},
+            traits,
+            {"list": "newsletter"},
+        )
 
     def _web(self, d: _Draft) -> None:
         rng, lang = self.rng, d.locale.language
@@ -535,20 +643,41 @@ class _Generator:
             for _ in range(rng.choices((1, 2, 3), (45, 35, 20))[0]):
                 sku = rng.choice(PRODUCTS).sku.lower()
                 url = f"{SHOP_URL}/{lang}/products/{sku}"
-                self._emit(d, "web", "page_view", at, {"anonymous_id": anonymous_id, "device_id": d.device_id},
-                           properties={"url": url, "referrer": referrer})
+                self._emit(
+                    d,
+                    "web",
+                    "page_view",
+                    at,
+                    {"anonymous_id": anonymous_id, "device_id": d.device_id},
+                    properties={"url": url, "referrer": referrer},
+                )
                 at += timedelta(seconds=rng.randint(20, 300))
                 referrer = url
         if rng.random() < 0.25:
             items, total = self._items(d)
-            self._emit(d, "web", "cart", at, {"anonymous_id": anonymous_id, "device_id": d.device_id},
-                       properties={"cart_id": f"{rng.getrandbits(64):016x}", "total": total,
-                                   "currency": d.locale.currency, "items": items})
+            self._emit(
+                d,
+                "web",
+                "cart",
+                at,
+                {"anonymous_id": anonymous_id, "device_id": d.device_id},
+                properties={
+                    "cart_id": f"{rng.getrandbits(64):016x}",
+                    "total": total,
+                    "currency": d.locale.currency,
+                    "items": items,
+                },
+            )
             at += timedelta(seconds=rng.randint(20, 300))
         if d.linked:  # the login ties the anonymous history to the account
-            self._emit(d, "web", "identify", at,
-                       {"anonymous_id": anonymous_id, "device_id": d.device_id, "email": d.email},
-                       {"language": lang})
+            self._emit(
+                d,
+                "web",
+                "identify",
+                at,
+                {"anonymous_id": anonymous_id, "device_id": d.device_id, "email": d.email},
+                {"language": lang},
+            )
 
 
 def _capitalised(email: str) -> str:
@@ -582,8 +711,10 @@ def _count_groups(d: _Draft) -> int:
         return key
 
     for _, event in d.events:
-        keys = [(kind, d.phone.e164 if kind == "phone" else value.strip().lower() if kind == "email" else value)
-                for kind, value in event["identifiers"].items()]
+        keys = [
+            (kind, d.phone.e164 if kind == "phone" else value.strip().lower() if kind == "email" else value)
+            for kind, value in event["identifiers"].items()
+        ]
         for key in keys[1:]:
             parent[find(key)] = find(keys[0])
         find(keys[0])
@@ -599,8 +730,9 @@ def _iter_people(seed: int) -> Iterator[tuple[DemoPerson, list[tuple[datetime, d
 
 
 def _dataset(seed: int, made: list[tuple[DemoPerson, list[tuple[datetime, dict[str, Any]]]]]) -> DemoDataset:
-    timed = [(at.timestamp(), n, event, person.index)
-             for n, (person, events) in enumerate(made) for at, event in events]
+    timed = [
+        (at.timestamp(), n, event, person.index) for n, (person, events) in enumerate(made) for at, event in events
+    ]
     # Instants, not strings: offsets differ, so "…T10:00+09:00" sorts wrongly against "…T03:00+00:00".
     timed.sort(key=lambda row: (row[0], row[1]))
     owner = {(e["source"], e["source_event_id"]): idx for _, _, e, idx in timed}

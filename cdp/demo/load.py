@@ -60,6 +60,6 @@ def load_demo(
         "try": (
             "curl -s http://127.0.0.1:8000/graphql -H 'Content-Type: application/json' "
             f"-H 'Authorization: Bearer {secret}' -H 'X-CDP-Purpose: support' "
-            "-d '{\"query\": \"{ profiles(first: 3) { nodes { id firstName lastName country email } } }\"}'"
+            '-d \'{"query": "{ profiles(first: 3) { nodes { id firstName lastName country email } } }"}\''
         ),
     }

@@ -125,9 +125,7 @@ def _suppress(session: Session, members: list[str], request_id: str) -> dict[str
     return dict(Counter(kind for kind, _ in fresh))
 
 
-def _hold(
-    session: Session, store: Store, members: list[str], request_id: str, policy: RetentionPolicy
-) -> list[dict]:
+def _hold(session: Session, store: Store, members: list[str], request_id: str, policy: RetentionPolicy) -> list[dict]:
     """Re-encrypt held rows under each member's hold key; record each hold with its basis."""
     held_types = sorted({t for h in policy.holds for t in h.event_types})
     if not held_types:

@@ -88,23 +88,48 @@ def build_export(
         "format_version": FORMAT_VERSION,
         "kind": "portability" if portability else "access",
         "generated_at": datetime.now().astimezone().isoformat(),
-        "subject": {"profile_id": root.id, "member_ids": members, "jurisdiction": root.jurisdiction,
-                    "status": root.status, "created_at": root.created_at},  # fmt: skip
+        "subject": {
+            "profile_id": root.id,
+            "member_ids": members,
+            "jurisdiction": root.jurisdiction,
+            "status": root.status,
+            "created_at": root.created_at,
+        },  # fmt: skip
         "identities": [
-            {"id": i.id, "profile_id": i.profile_id, "kind": i.kind, "value": i.value,
-             "category": identifier_category(i.kind), "source": i.source, "created_at": i.created_at}
+            {
+                "id": i.id,
+                "profile_id": i.profile_id,
+                "kind": i.kind,
+                "value": i.value,
+                "category": identifier_category(i.kind),
+                "source": i.source,
+                "created_at": i.created_at,
+            }
             for i in identities
         ],  # fmt: skip
         "traits": [
-            {"profile_id": t.profile_id, "name": t.name, "value": t.value, "category": t.category,
-             "source": t.source, "updated_at": t.updated_at}
+            {
+                "profile_id": t.profile_id,
+                "name": t.name,
+                "value": t.value,
+                "category": t.category,
+                "source": t.source,
+                "updated_at": t.updated_at,
+            }
             for t in traits
         ],  # fmt: skip
         "events": events,
         "consents": [
-            {"profile_id": c.profile_id, "purpose": c.purpose, "status": c.status, "legal_basis": c.legal_basis,
-             "jurisdiction": c.jurisdiction, "source": c.source, "notice_version": c.notice_version,
-             "recorded_at": c.recorded_at}
+            {
+                "profile_id": c.profile_id,
+                "purpose": c.purpose,
+                "status": c.status,
+                "legal_basis": c.legal_basis,
+                "jurisdiction": c.jurisdiction,
+                "source": c.source,
+                "notice_version": c.notice_version,
+                "recorded_at": c.recorded_at,
+            }
             for c in consents
         ],  # fmt: skip
     }
@@ -153,13 +178,18 @@ def _article_15(
             "downstream_systems": sorted(destinations),
             "internal_roles": sorted(gate.roles - {"data_subject"}),
         },
-        "retention": {
-            c: rules[c].describe() if c in rules else "kept until erasure is requested" for c in categories
-        },
+        "retention": {c: rules[c].describe() if c in rules else "kept until erasure is requested" for c in categories},
         "sources": sorted({i.source for i in identities} | {t.source for t in traits} | {e["source"] for e in events}),
         "automated_decision_making": "none with legal or similarly significant effects",
-        "rights": ["access", "portability", "rectification", "erasure", "restriction", "objection",
-                   "complaint to a supervisory authority"],  # fmt: skip
+        "rights": [
+            "access",
+            "portability",
+            "rectification",
+            "erasure",
+            "restriction",
+            "objection",
+            "complaint to a supervisory authority",
+        ],  # fmt: skip
     }
 
 

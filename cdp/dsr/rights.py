@@ -44,9 +44,7 @@ def _change_status(
         members = group.member_ids
         for category in held_categories(session, members):
             access.require(category, action="write")
-        session.execute(
-            update(Profile).where(Profile.id.in_(members), Profile.status == before).values(status=after)
-        )
+        session.execute(update(Profile).where(Profile.id.in_(members), Profile.status == before).values(status=after))
         audit_dsr(session, access, request.id, operation, subject_ids=members, categories=[],
                   document={"status": after})  # fmt: skip
         session.commit()

@@ -127,9 +127,7 @@ def analyze(
     normalized = text.translate(_FULLWIDTH)
     if not _worth_analyzing(normalized, engine):
         return []
-    results = engine.analyze(
-        text=normalized, language=LANGUAGE, score_threshold=score_threshold, context=context
-    )
+    results = engine.analyze(text=normalized, language=LANGUAGE, score_threshold=score_threshold, context=context)
     return _resolve(normalized, results)
 
 
@@ -193,6 +191,4 @@ def _resolve(text: str, results: list[RecognizerResult]) -> list[Finding]:
     for result in ranked:
         if all(result.end <= k.start or k.end <= result.start for k in kept):
             kept.append(result)
-    return [
-        Finding(r.entity_type, r.start, r.end, round(r.score, 3)) for r in sorted(kept, key=lambda r: r.start)
-    ]
+    return [Finding(r.entity_type, r.start, r.end, round(r.score, 3)) for r in sorted(kept, key=lambda r: r.start)]

@@ -157,9 +157,7 @@ class WindowContextEnhancer(ContextAwareEnhancer):
             context_suffix_count=suffix_chars,
         )
         self.penalty = penalty
-        self._regexes = {
-            entity: (_word_regex(c.positive), _word_regex(c.negative)) for entity, c in cues.items()
-        }
+        self._regexes = {entity: (_word_regex(c.positive), _word_regex(c.negative)) for entity, c in cues.items()}
 
     def enhance_using_context(
         self,
@@ -184,9 +182,7 @@ class WindowContextEnhancer(ContextAwareEnhancer):
                 continue
             if raise_score:
                 result.score = min(
-                    max(
-                        result.score + self.context_similarity_factor, self.min_score_with_context_similarity
-                    ),
+                    max(result.score + self.context_similarity_factor, self.min_score_with_context_similarity),
                     self.MAX_SCORE,
                 )
             else:
@@ -397,9 +393,7 @@ def build_recognizers(language: str) -> list[EntityRecognizer]:
     def checksum(
         entity: str, patterns: list[tuple[str, float]], validator: Callable[[str], bool], **kw: int
     ) -> ChecksumRecognizer:
-        compiled = [
-            Pattern(f"{entity} {i}", _START + rx + _END, score) for i, (rx, score) in enumerate(patterns)
-        ]
+        compiled = [Pattern(f"{entity} {i}", _START + rx + _END, score) for i, (rx, score) in enumerate(patterns)]
         return ChecksumRecognizer(entity, compiled, validator, supported_language=language, **kw)
 
     return [
