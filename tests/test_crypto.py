@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from sqlalchemy import select, update
@@ -159,3 +160,33 @@ def test_properties_json_is_not_stored_in_clear(store: Store) -> None:
         blob = s.execute(select(Event.properties_ct).where(Event.profile_id == a)).scalar_one()
     assert b"88.50" not in bytes(blob)
     assert json.dumps(TRAITS["full_name"], ensure_ascii=False).encode() not in bytes(blob)
+
+
+def test_a_rollback_in_one_thread_keeps_the_keys_another_thread_is_about_to_write(store: Store) -> None:
+    """Concurrent ingest batches: one batch retrying after a constraint race must not drop the data key of a
+    profile another batch is committing (its values would be unreadable forever)."""
+    keystore = store.keystore
+    made = threading.Event()
+    discarded = threading.Event()
+
+    def committing_batch() -> None:
+        keystore.new_data_key("11111111-1111-4111-8111-111111111111")
+        made.set()
+        discarded.wait(5)
+        keystore.flush()
+
+    def retrying_batch() -> None:
+        made.wait(5)
+        keystore.new_data_key("22222222-2222-4222-8222-222222222222")
+        keystore.discard_pending()
+        discarded.set()
+
+    threads = [threading.Thread(target=committing_batch), threading.Thread(target=retrying_batch)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    fresh = KeyStore(keystore.engine, keystore.ring)
+    assert fresh.key_for_profile("11111111-1111-4111-8111-111111111111")
+    with pytest.raises(DecryptionError):
+        fresh.key_for_profile("22222222-2222-4222-8222-222222222222")

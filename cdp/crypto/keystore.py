@@ -123,8 +123,8 @@ class KeyStore:
         self.ring = ring
         self._by_key_id = _TtlLru(cache_size, ttl_seconds)
         self._by_profile = _TtlLru(cache_size, ttl_seconds)
-        self._pending: list[dict] = []
-        self._pending_lock = threading.Lock()
+        # Keys made but not yet written, per thread: one thread's rollback must never discard another's.
+        self._pending = threading.local()
         self._index_key: bytes | None = None
 
     def ensure_schema(self) -> None:
@@ -146,23 +146,25 @@ class KeyStore:
             "wrapped": _wrap(self.ring.current, key.id, secret),
             "created_at": datetime.now(UTC),
         }
-        with self._pending_lock:
-            self._pending.append(row)
+        self._queue().append(row)
         self._by_key_id.put(key.id, key)
         self._by_profile.put(profile_id, key)
         return key
 
     def flush(self) -> None:
         """Persist queued keys. Called before the data transaction commits: keys never lag data."""
-        with self._pending_lock:
-            rows, self._pending = self._pending, []
+        rows, self._pending.rows = self._queue(), []
         if rows:
             with self.engine.begin() as conn:
                 conn.execute(insert(data_key), rows)
 
+    def _queue(self) -> list[dict]:
+        if not hasattr(self._pending, "rows"):
+            self._pending.rows = []
+        return self._pending.rows
+
     def discard_pending(self) -> None:
-        with self._pending_lock:
-            rows, self._pending = self._pending, []
+        rows, self._pending.rows = self._queue(), []
         ids = {r["id"] for r in rows}
         self._by_key_id.drop(lambda k: k.id in ids)
         self._by_profile.drop(lambda k: k.id in ids)
