@@ -37,6 +37,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from cdp.crypto.cipher import DecryptionError, associated_data, key_id_of, open_sealed, seal
 from cdp.crypto.master import MasterKeyRing
@@ -223,21 +224,26 @@ class KeyStore:
     # -- blind index -----------------------------------------------------------------------------
     def _blind_index_root(self) -> bytes:
         if self._index_key is None:
-            with self.engine.begin() as conn:
-                row = conn.execute(select(system_key).where(system_key.c.name == BLIND_INDEX_KEY)).first()
-                if row is None:
-                    secret = secrets.token_bytes(32)
-                    conn.execute(
-                        insert(system_key).values(
-                            name=BLIND_INDEX_KEY,
-                            kek_version=self.ring.current_version,
-                            wrapped=_wrap(self.ring.current, BLIND_INDEX_KEY, secret),
-                        )
-                    )
-                else:
-                    secret = _unwrap(self.ring.key(row.kek_version), BLIND_INDEX_KEY, row.wrapped)
-            self._index_key = secret
+            try:
+                self._index_key = self._load_or_create_index_key()
+            except IntegrityError:  # another process created it first: use theirs
+                self._index_key = self._load_or_create_index_key()
         return self._index_key
+
+    def _load_or_create_index_key(self) -> bytes:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(system_key).where(system_key.c.name == BLIND_INDEX_KEY)).first()
+            if row is not None:
+                return _unwrap(self.ring.key(row.kek_version), BLIND_INDEX_KEY, row.wrapped)
+            secret = secrets.token_bytes(32)
+            conn.execute(
+                insert(system_key).values(
+                    name=BLIND_INDEX_KEY,
+                    kek_version=self.ring.current_version,
+                    wrapped=_wrap(self.ring.current, BLIND_INDEX_KEY, secret),
+                )
+            )
+            return secret
 
     def blind_indexer(self) -> BlindIndexer:
         return BlindIndexer(self._blind_index_root())
