@@ -39,8 +39,10 @@ def record_consent(
     source: str,
     notice_version: str | None = None,
     notice_text: str | None = None,
+    recorded_at: datetime | None = None,
 ) -> ConsentRecord:
-    """Append a consent answer for the customer; effective on the very next read."""
+    """Append a consent answer for the customer; effective on the very next read. `recorded_at` only for
+    answers given earlier and imported now."""
     access.require(CONSENT_CATEGORY, action="write", field="recordConsent")
     group = load_group(session, profile_id)
     access.check_subject(group.member_ids)
@@ -58,6 +60,7 @@ def record_consent(
         source=source,
         notice_version=notice_version,
         notice_text=notice_text,
+        recorded_at=recorded_at,
         actor=access.principal.key_id,
     )
     audit_in(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 
 from cdp.access.gate import AccessContext
 from cdp.auth.service import create_api_key
+from cdp.consents.service import record_consent
 from cdp.demo.generate import generate_demo
 from cdp.identity.models import MergeRecord, Profile, ReviewItem
 from cdp.ingest.service import ingest
@@ -26,6 +28,7 @@ def load_demo(
     dataset = generate_demo(seed=seed, people=people)
     statuses: Counter[str] = Counter()
     rejected: list[str] = []
+    subscribers: dict[str, datetime] = {}
     columns = (TextColumn("loading demo"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console or Console(stderr=True), transient=True) as bar:
         task = bar.add_task("demo", total=len(dataset.events))
@@ -33,10 +36,19 @@ def load_demo(
             batch = dataset.events[start : start + BATCH_SIZE]
             for outcome in ingest(store, batch, access=access):
                 statuses[outcome.status] += 1
+                sent = batch[outcome.index]
+                if outcome.status == "stored" and sent["type"] == "subscribe" and outcome.profile_id:
+                    subscribers.setdefault(outcome.profile_id, datetime.fromisoformat(sent["occurred_at"]))
                 if outcome.status == "rejected":
                     rejected.append(f"event {start + outcome.index}: {'; '.join(outcome.errors)}")
             bar.advance(task, len(batch))
     with store.session() as session:
+        # A newsletter sign-up is a (double opt-in) grant of email marketing: record it as imported consent.
+        for profile_id, signed_up in subscribers.items():
+            record_consent(
+                session, access, profile_id=profile_id, purpose="marketing.email", status="granted",
+                source="import", notice_version="newsletter-2025", recorded_at=signed_up,
+            )  # fmt: skip
         customers = session.execute(
             select(func.count()).select_from(Profile).where(Profile.merged_into.is_(None))
         ).scalar_one()
@@ -52,6 +64,7 @@ def load_demo(
         "customers_after_resolution": customers,
         "customers_expected": sum(p.expected_profiles for p in dataset.people),
         "merges": merges,
+        "email_marketing_consents": len(subscribers),
         "review_items": reviews,
         "people_per_country": summary["people_per_country"],
         "orders_per_currency": summary["orders_per_currency"],
