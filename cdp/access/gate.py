@@ -18,6 +18,7 @@ from consent.jurisdiction import is_permitted
 from consent.ledger import current_state
 from policies.errors import AccessDenied
 from policies.gate import Grants, PolicyGate
+from policies.purposes import Purposes
 
 RESTRICTED_PURPOSES = frozenset({"legal_compliance"})  # a restricted profile is processed only for these
 _gate: PolicyGate | None = None
@@ -34,12 +35,11 @@ def policy_gate() -> PolicyGate:
     return _gate
 
 
-def consent_block(session: Session, purpose: str, group: ProfileGroup) -> str | None:
+def consent_block(session: Session, purposes: Purposes, purpose: str, group: ProfileGroup) -> str | None:
     """Why the customer's consent does not cover this purpose, or None. The newest record on the purpose or
     any of its ancestors decides (an objection to `marketing` after a grant of `marketing.email` wins);
     without one, the jurisdiction's rule for the purpose does. Read on every request: a withdrawal takes
     effect on the next read."""
-    purposes = policy_gate().purposes
     jurisdiction = group.root.jurisdiction
     mode = purposes.consent_mode(purpose, jurisdiction if jurisdiction in purposes.jurisdictions else None)
     if mode == "none":
@@ -75,6 +75,7 @@ class AccessContext:
     principal: Principal
     purpose: str
     grants: Grants
+    purposes: Purposes  # the purpose tree of the policy version the grants came from
     redactions: list[Redaction] = field(default_factory=list)
     subjects: set[str] = field(default_factory=set)  # root profile ids whose data was returned
     categories: set[str] = field(default_factory=set)  # categories returned
@@ -82,7 +83,8 @@ class AccessContext:
 
     @classmethod
     def for_principal(cls, principal: Principal, purpose: str) -> AccessContext:
-        return cls(principal, purpose, policy_gate().grants(principal.role, purpose))
+        gate = policy_gate()
+        return cls(principal, purpose, gate.grants(principal.role, purpose), gate.purposes)
 
     @classmethod
     def operator(cls, purpose: str) -> AccessContext:
@@ -114,7 +116,7 @@ class AccessContext:
             return "erased"
         if status == "restricted" and self.purpose not in RESTRICTED_PURPOSES:
             return "restricted: processing limited to legal_compliance"
-        return consent_block(session, self.purpose, group)
+        return consent_block(session, self.purposes, self.purpose, group)
 
     def redact(self, path: str, subject_id: str, reason: str) -> None:
         self.redactions.append(Redaction(path, subject_id, reason))

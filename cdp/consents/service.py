@@ -12,10 +12,11 @@ from datetime import datetime
 from sqlmodel import Session
 
 from cdp.access.audit import audit_in
-from cdp.access.gate import AccessContext, consent_block, policy_gate
+from cdp.access.gate import AccessContext, consent_block
 from cdp.profiles.service import load_group
 from consent.ledger import history, record, record_gpc_opt_out
 from consent.models import ConsentRecord
+from policies.purposes import Purposes
 
 CONSENT_CATEGORY = "user.consent"
 
@@ -46,8 +47,7 @@ def record_consent(
     access.require(CONSENT_CATEGORY, action="write", field="recordConsent")
     group = load_group(session, profile_id)
     access.check_subject(group.member_ids)
-    purposes = policy_gate().purposes
-    spec = purposes.get(purpose)  # raises UnknownPurpose listing the valid ones
+    spec = access.purposes.get(purpose)  # raises UnknownPurpose listing the valid ones
     jurisdiction = group.root.jurisdiction
     legal_basis = spec.legal_basis.get(jurisdiction, "consent")
     entry = record(
@@ -75,18 +75,17 @@ def record_consent(
     return entry
 
 
-def gpc_purposes() -> list[str]:
+def gpc_purposes(purposes: Purposes) -> list[str]:
     """Sale/sharing purposes a GPC signal withdraws. A parent is marked sale/sharing when any child is (it may
     not be looser than its children), but withdrawing the parent would also stop its other children, such as
     the seller's own email marketing: so only purposes whose every descendant is sale/sharing."""
-    purposes = policy_gate().purposes
     selling = purposes.sale_or_sharing_purposes()
     return sorted(p for p in selling if all(q in selling for q in purposes.names() if q.startswith(p + ".")))
 
 
 def apply_gpc(session: Session, access: AccessContext, profile_ids: list[str]) -> int:
     """A `Sec-GPC: 1` signal is an opt-out of sale/sharing for these customers. Returns records added."""
-    purposes = gpc_purposes()
+    purposes = gpc_purposes(access.purposes)
     added = 0
     for profile_id in dict.fromkeys(profile_ids):
         group = load_group(session, profile_id)
@@ -113,8 +112,8 @@ def consent_overview(session: Session, access: AccessContext, profile_id: str) -
     for entry in history(session, group.member_ids):
         latest[entry.purpose] = entry
     overview = []
-    for purpose in sorted(policy_gate().purposes.names()):
-        reason = consent_block(session, purpose, group)
+    for purpose in sorted(access.purposes.names()):
+        reason = consent_block(session, access.purposes, purpose, group)
         answer = latest.get(purpose)
         overview.append(
             PurposeConsent(
