@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, update
 from sqlmodel import Session
 
 import consent
@@ -15,7 +15,7 @@ from cdp.dictionary import dictionary
 from cdp.dsr.common import DsrError, audit_dsr, held_categories, subject_group
 from cdp.dsr.models import DsrRequest
 from cdp.identity.models import Identity, Profile
-from cdp.identity.resolve import normalize_identifiers
+from cdp.identity.resolve import holder_of, normalize_identifiers
 from cdp.identity.rules import rules
 from cdp.ids import new_id, utcnow
 from cdp.profiles import service as profiles
@@ -112,11 +112,7 @@ def rectify(
                 )
             )  # fmt: skip
         for ident in normalized:
-            holder = session.execute(
-                select(Identity.profile_id).where(
-                    Identity.kind == ident.kind, Identity.blind_index == ident.blind_index
-                )
-            ).scalar_one_or_none()
+            holder = holder_of(session, ident)
             if holder is not None and holder not in members:
                 raise DsrError(f"{ident.kind}: the corrected value belongs to another customer; a person must review")
             if rules()[ident.kind].limit > 1 and holder is not None:

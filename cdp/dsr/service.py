@@ -16,8 +16,8 @@ from cdp.access.gate import AccessContext
 from cdp.dsr import deadlines, erase, export, rights
 from cdp.dsr.common import DsrError, audit_dsr, get_request, require_dsr_purpose, subject_group
 from cdp.dsr.models import KINDS, STATUSES, DsrRequest
-from cdp.identity.models import Identity, Profile
-from cdp.identity.resolve import normalize_identifiers, root_of
+from cdp.identity.models import Profile
+from cdp.identity.resolve import holder_of, normalize_identifiers, root_of
 from cdp.ids import utcnow
 from cdp.store import Store
 from consent.jurisdiction import jurisdiction_for
@@ -74,9 +74,7 @@ def create_request(
             if not normalized or profile_id is not None:
                 continue
             subject_kind, subject_index = normalized[0].kind, normalized[0].blind_index
-            profile_id = session.execute(
-                select(Identity.profile_id).where(Identity.kind == subject_kind, Identity.blind_index == subject_index)
-            ).scalar_one_or_none()
+            profile_id = holder_of(session, normalized[0])
         if profile_id is not None:
             profile_id = root_of(session, profile_id)
             access.check_subject([profile_id])

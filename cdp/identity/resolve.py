@@ -330,6 +330,13 @@ class BatchResolver:
         self._profiles, self._identities, self._relinks, self._merges, self._reviews = [], [], [], [], []
 
 
+def holder_of(session: Session, ident: NormalizedIdentifier) -> str | None:
+    """The profile holding this identifier (through its blind index; not necessarily a root), or None."""
+    return session.execute(
+        select(Identity.profile_id).where(Identity.kind == ident.kind, Identity.blind_index == ident.blind_index)
+    ).scalar_one_or_none()
+
+
 def root_of(session: Session, profile_id: str) -> str:
     current = profile_id
     for _ in range(1000):

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from cdp.events.models import Event
 from cdp.identity.models import Identity, MergeRecord, Profile
-from cdp.identity.resolve import group_members, normalize_identifiers, root_of
+from cdp.identity.resolve import group_members, holder_of, normalize_identifiers, root_of
 from cdp.profiles.models import Trait
 from cdp.store import Store
 
@@ -79,11 +79,7 @@ def find_by_identifier(session: Session, store: Store, kind: str, value: str, co
     normalized, _ = normalize_identifiers(store.indexer, {kind: value}, country)
     if not normalized:
         return None
-    holder = session.execute(
-        select(Identity.profile_id).where(
-            Identity.kind == normalized[0].kind, Identity.blind_index == normalized[0].blind_index
-        )
-    ).scalar_one_or_none()
+    holder = holder_of(session, normalized[0])
     return root_of(session, holder) if holder else None
 
 
