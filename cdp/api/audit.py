@@ -8,7 +8,7 @@ import strawberry
 
 import audit
 from cdp.api.context import RequestContext
-from cdp.api.types import PageInfo, check_first, decode_cursor, encode_cursor
+from cdp.api.types import PageInfo, check_first, decode_cursor, encode_cursor, paginate
 
 AUDIT_CATEGORY = "system.audit_log"  # the log holds ids and categories only, but who read what is sensitive
 
@@ -72,7 +72,7 @@ class AuditQuery:
             after_seq=after_seq,
             limit=check_first(first) + 1,
         )
-        page = rows[:first]
+        page, page_info = paginate(rows, first, lambda r: encode_cursor(str(r.seq)))
         return AuditConnection(
             nodes=[
                 AuditEntry(
@@ -93,9 +93,7 @@ class AuditQuery:
                 )
                 for r in page
             ],
-            page_info=PageInfo(
-                has_next_page=len(rows) > first, end_cursor=encode_cursor(str(page[-1].seq)) if page else None
-            ),
+            page_info=page_info,
         )
 
     @strawberry.field(description="Recompute the hash chain; names the first broken entry.")

@@ -8,7 +8,7 @@ from datetime import datetime
 import strawberry
 
 from cdp.api.context import RequestContext
-from cdp.api.types import PageInfo, check_first, decode_cursor, encode_cursor
+from cdp.api.types import PageInfo, check_first, decode_cursor, encode_cursor, paginate
 from cdp.pii import discovered
 from policies.errors import AccessDenied
 
@@ -79,7 +79,7 @@ class PiiQuery:
             location, entity_type = decode_cursor(after, 2)
             after_key = (location, entity_type)
         rows = discovered.list_discovered(ctx.session, first=check_first(first) + 1, after=after_key)
-        page = rows[:first]
+        page, page_info = paginate(rows, first, lambda r: encode_cursor(r.location, r.entity_type))
         return DiscoveredFieldConnection(
             nodes=[
                 DiscoveredField(
@@ -93,10 +93,7 @@ class PiiQuery:
                 )
                 for r in page
             ],
-            page_info=PageInfo(
-                has_next_page=len(rows) > first,
-                end_cursor=encode_cursor(page[-1].location, page[-1].entity_type) if page else None,
-            ),
+            page_info=page_info,
         )
 
     @strawberry.field(description="Personal data the last leak scan (`cdp scan`) found in plaintext columns.")
@@ -113,7 +110,7 @@ class PiiQuery:
                 raise ValueError("a newer scan has been recorded since this cursor: start again without `after`")
             after_seq = int(seq)
         rows = discovered.list_scan_findings(ctx.session, scan.id, first=first + 1, after=after_seq)
-        page = rows[:first]
+        page, page_info = paginate(rows, first, lambda r: encode_cursor(scan.id, str(r.seq)))
         return ScanFindingConnection(
             scan=PiiScan(
                 id=strawberry.ID(scan.id),
@@ -127,8 +124,5 @@ class PiiQuery:
                 )
                 for r in page
             ],
-            page_info=PageInfo(
-                has_next_page=len(rows) > first,
-                end_cursor=encode_cursor(scan.id, str(page[-1].seq)) if page else None,
-            ),
+            page_info=page_info,
         )

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from cdp.api.context import RequestContext
-from cdp.api.types import PageInfo, Profile, ProfileConnection, check_first, decode_cursor, encode_cursor
+from cdp.api.types import PageInfo, Profile, ProfileConnection, check_first, decode_cursor, encode_cursor, paginate
 from cdp.consents import service as consents
 from cdp.identity import resolve
 from cdp.identity.models import ReviewItem as ReviewItemRow
@@ -93,16 +93,12 @@ class ProfileQuery:
         if ctx.access.principal.profile_id is not None:
             own = _visible_group(info, ctx.access.principal.profile_id)
             return ProfileConnection(nodes=[own], page_info=PageInfo(has_next_page=False, end_cursor=None))
-        roots = profiles.list_roots(ctx.session, first=first + 1, after=after_id)
-        groups = [profiles.load_group(ctx.session, r.id) for r in roots[:first]]
-        ctx.prime(groups)
-        return ProfileConnection(
-            nodes=[Profile(group=g) for g in groups],
-            page_info=PageInfo(
-                has_next_page=len(roots) > first,
-                end_cursor=encode_cursor(groups[-1].root.id) if groups else None,
-            ),
+        roots, page_info = paginate(
+            profiles.list_roots(ctx.session, first=first + 1, after=after_id), first, lambda r: encode_cursor(r.id)
         )
+        groups = [profiles.load_group(ctx.session, r.id) for r in roots]
+        ctx.prime(groups)
+        return ProfileConnection(nodes=[Profile(group=g) for g in groups], page_info=page_info)
 
     @strawberry.field(description="Merges the rules refused, waiting for a person to decide.")
     def review_items(self, info: strawberry.Info, first: int = 20, status: str = "open") -> list[ReviewItem]:

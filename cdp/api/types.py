@@ -32,6 +32,12 @@ def check_first(first: int) -> int:
     return first
 
 
+def paginate(rows: list[T], first: int, cursor: Callable[[T], str]) -> tuple[list[T], PageInfo]:
+    """Split rows fetched with limit `first + 1`: the extra row only tells that another page exists."""
+    page = rows[:first]
+    return page, PageInfo(has_next_page=len(rows) > first, end_cursor=cursor(page[-1]) if page else None)
+
+
 def path_of(info: strawberry.Info) -> str:
     keys, node = [], info.path
     while node is not None:
@@ -264,16 +270,10 @@ class Profile:
             rows = profiles.events(
                 ctx.session, ctx.store, self.group.member_ids, first=first + 1, after=cursor, types=readable
             )
-            for row in rows[:first]:
+            nodes, page_info = paginate(rows, first, lambda r: encode_cursor(r.occurred_at.isoformat(), r.id))
+            for row in nodes:
                 ctx.access.returned(self.group.root.id, event_category(row.type))
-            end = rows[first - 1] if len(rows) > first else (rows[-1] if rows else None)
-            return EventConnection(
-                nodes=[Event.from_view(r) for r in rows[:first]],
-                page_info=PageInfo(
-                    has_next_page=len(rows) > first,
-                    end_cursor=encode_cursor(end.occurred_at.isoformat(), end.id) if end else None,
-                ),
-            )
+            return EventConnection(nodes=[Event.from_view(r) for r in nodes], page_info=page_info)
 
         return personal(info, self.group, [], page)
 
