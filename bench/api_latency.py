@@ -61,7 +61,7 @@ def main() -> None:
     with bench_store(args.postgres) as store:
         access = AccessContext.operator("order_fulfillment")
         for i in range(0, len(dataset.events), 500):
-            ingest(store, dataset.events[i : i + 500], access=access)
+            store.run(lambda s, batch=dataset.events[i : i + 500]: ingest(s, store, access, batch))
         with store.session() as session:
             _, admin = create_api_key(session, name="bench admin", role="admin")
             _, support = create_api_key(session, name="bench support", role="support_agent")

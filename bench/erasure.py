@@ -42,7 +42,7 @@ def customer(store: Store, tag: str, events: int) -> str:
                       "occurred_at": "2026-03-01T10:00:00+00:00", "identifiers": ids, "properties": props,
                       "traits": {"first_name": "Bench"} if n == 0 else {}})  # fmt: skip
         if len(batch) == 1000 or n == events - 1:
-            outcomes = ingest(store, batch, access=WRITER)
+            outcomes = store.run(lambda s, batch=batch: ingest(s, store, WRITER, batch))
             profile_id = profile_id or outcomes[0].profile_id
             batch = []
     return profile_id

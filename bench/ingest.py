@@ -60,7 +60,10 @@ def main() -> None:
         start = time.perf_counter()
         stored = 0
         for i in range(0, len(events), args.batch):
-            stored += sum(o.status == "stored" for o in ingest(store, events[i : i + args.batch], access=access))
+            stored += sum(
+                o.status == "stored"
+                for o in store.run(lambda s, batch=events[i : i + args.batch]: ingest(s, store, access, batch))
+            )
         pipeline = time.perf_counter() - start
         baseline = plain_rows(store.engine, len(events), args.batch)
     backend = "postgresql" if args.postgres else "sqlite"

@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._setup import bench_store  # noqa: E402
 from cdp.access.gate import AccessContext  # noqa: E402
 from cdp.demo import generate_demo_events  # noqa: E402
-from cdp.ingest.classify import FREE_TEXT, TraitClassifier  # noqa: E402
+from cdp.events.schema import FREE_TEXT  # noqa: E402
+from cdp.ingest.classify import TraitClassifier  # noqa: E402
 from cdp.ingest.service import ingest  # noqa: E402
 from cdp.pii import analyze  # noqa: E402
 
@@ -27,7 +28,7 @@ def run(events: list[dict], batch: int, classifier: TraitClassifier, postgres: s
     with bench_store(postgres) as store:
         start = time.perf_counter()
         for i in range(0, len(events), batch):
-            ingest(store, events[i : i + batch], access=access, classifier=classifier)
+            store.run(lambda s, chunk=events[i : i + batch]: ingest(s, store, access, chunk, classifier=classifier))
         return time.perf_counter() - start
 
 

@@ -100,7 +100,7 @@ def open_store(root: Path) -> Store:
         for i in range(CUSTOMERS)
         for kind in ("identify", "order")
     ]
-    ingest(store, events, access=AccessContext.operator(PURPOSE))
+    store.run(lambda s: ingest(s, store, AccessContext.operator(PURPOSE), events))
     return store
 
 

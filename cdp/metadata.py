@@ -7,6 +7,7 @@ import cdp.auth.models  # noqa: F401
 import cdp.dsr.models  # noqa: F401
 import cdp.events.models  # noqa: F401
 import cdp.identity.models  # noqa: F401
+import cdp.outbox.models  # noqa: F401
 import cdp.pii.discovered  # noqa: F401
 import cdp.profiles.models  # noqa: F401
 import consent.models  # noqa: F401

@@ -3,9 +3,13 @@ and passed to every service function (GraphQL, CLI, webhooks and import share it
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from cdp.crypto.keystore import BlindIndexer, KeyStore
@@ -13,6 +17,8 @@ from cdp.crypto.master import load_key_ring
 from cdp.db import check_schema, make_engine
 from cdp.events.currency import RateTable
 from cdp.settings import Settings, get_settings
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -37,6 +43,36 @@ class Store:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """The door's unit of work. Services take the session and never commit; the door commits here, after
+        the data keys the work created are durable in the key store (a crash in between leaves an unused key,
+        never data without its key). Any error rolls both back."""
+        session = self.session()
+        try:
+            yield session
+            self.keystore.flush()
+            session.commit()
+        except BaseException:
+            session.rollback()
+            self.keystore.discard_pending()
+            raise
+        finally:
+            session.close()
+
+    def run(self, work: Callable[[Session], T], *, attempts: int = 1) -> T:
+        """`work` in one transaction, run again from scratch when a concurrent writer won a unique-constraint
+        race (the next attempt sees the other writer's rows)."""
+        attempt = 1
+        while True:
+            try:
+                with self.transaction() as session:
+                    return work(session)
+            except (IntegrityError, OperationalError):
+                if attempt >= attempts:
+                    raise
+                attempt += 1
 
     def close(self) -> None:
         self.engine.dispose()

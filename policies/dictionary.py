@@ -60,11 +60,13 @@ class DataDictionary:
         traits: Mapping[str, FieldSpec],
         events: Mapping[str, FieldSpec],
         undeclared_trait: FieldSpec,
+        unredacted_free_text: FieldSpec,
     ) -> None:
         self.identifiers = dict(identifiers)
         self.traits = dict(traits)
         self.events = dict(events)
         self.undeclared_trait = undeclared_trait
+        self.unredacted_free_text = unredacted_free_text
 
     def trait(self, name: str) -> FieldSpec:
         """The spec of a declared trait, or the `undeclared_trait` spec for any other name."""
@@ -83,6 +85,7 @@ class DataDictionary:
             *self.traits.values(),
             *self.events.values(),
             self.undeclared_trait,
+            self.unredacted_free_text,
         ]
         return frozenset(s.category for s in specs) | DETECTED_CATEGORIES
 
@@ -114,7 +117,8 @@ def parse_dictionary(doc: Any, source: str) -> DataDictionary:
             raise PolicyFileError(f"{source}: '{section}' must be a non-empty mapping")
         sections[section] = {name: _spec(source, f"{section}.{name}", name, kind, raw) for name, raw in entries.items()}
     undeclared = _spec(source, "undeclared_trait", "undeclared_trait", "trait", doc.get("undeclared_trait"))
-    return DataDictionary(sections["identifiers"], sections["traits"], sections["events"], undeclared)
+    raw_text = _spec(source, "unredacted_free_text", "unredacted_free_text", "event", doc.get("unredacted_free_text"))
+    return DataDictionary(sections["identifiers"], sections["traits"], sections["events"], undeclared, raw_text)
 
 
 def _spec(source: str, key: str, name: str, kind: Kind, raw: Any) -> FieldSpec:

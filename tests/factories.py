@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from cdp.access.gate import AccessContext
-from cdp.ingest.service import IngestOutcome, ingest
+from cdp.ingest.service import INGEST_ATTEMPTS, IngestOutcome, ingest
 from cdp.store import Store
 
 _counter = itertools.count(1)
@@ -35,4 +35,4 @@ def order(identifiers: dict[str, str], total: str = "19.99", currency: str = "EU
 
 def ingest_all(store: Store, *events: object) -> list[IngestOutcome]:
     """Ingest as the operator (role admin) through the one ingest service."""
-    return ingest(store, events, access=OPERATOR)
+    return store.run(lambda s: ingest(s, store, OPERATOR, events), attempts=INGEST_ATTEMPTS)

@@ -66,7 +66,7 @@ def resolvers_must_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("resolver ran for a query that should have been refused before execution")
 
-    monkeypatch.setattr(profiles_service, "list_roots", fail)
+    monkeypatch.setattr(profiles_service, "customers", fail)
 
 
 @pytest.mark.usefixtures("resolvers_must_not_run")
@@ -247,7 +247,7 @@ def test_unexpected_errors_are_masked(client: TestClient, headers: dict[str, str
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(profiles_service, "list_roots", broken)
+    monkeypatch.setattr(profiles_service, "customers", broken)
     response = client.post("/graphql", json={"query": "{ profiles { nodes { id } } }"}, headers=headers)
     assert response.status_code == 200
     assert _messages(response.json()) == ["Unexpected error."]

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from cdp.cli.main import app
 from cdp.crypto.master import load_key_ring
-from cdp.profiles import service as profiles
 from cdp.settings import Settings, get_settings
 from cdp.store import Store
+from tests import reads
 from tests.factories import event, ingest_all
 
 runner = CliRunner()
@@ -57,7 +57,7 @@ def test_keys_init_rotate_keep_data_readable(key_file_env: Settings) -> None:
 
     reopened = Store.open(key_file_env)
     with reopened.session() as s:
-        assert profiles.traits(s, reopened, [outcome.profile_id])["city"].value == "Porto"
+        assert reads.traits(s, reopened, outcome.profile_id)["city"].value == "Porto"
     reopened.close()
 
 

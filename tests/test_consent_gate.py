@@ -32,7 +32,13 @@ def test_marketing_read_follows_consent_grant_and_withdrawal(store: Store, gql: 
         "timezone": None,
     }
     redactions = before["extensions"]["redactions"]
-    assert {r["path"] for r in redactions} == {"profile.firstName", "profile.email", "profile.language"}
+    # every personal field asked for is reported, stored or not: the report must not tell what is held
+    assert {r["path"] for r in redactions} == {
+        "profile.firstName",
+        "profile.email",
+        "profile.language",
+        "profile.timezone",
+    }
     assert {r["reason"] for r in redactions} == {"no consent for marketing.email (EU: opt-in)"}
     assert {r["subjectId"] for r in redactions} == {pid}
 

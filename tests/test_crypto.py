@@ -14,10 +14,10 @@ from cdp.crypto.master import MasterKeyError, MasterKeyRing, load_key_ring, pars
 from cdp.db import make_engine
 from cdp.events.models import Event
 from cdp.identity.models import Identity
-from cdp.profiles import service as profiles
 from cdp.profiles.models import Trait
 from cdp.settings import Settings
 from cdp.store import Store
+from tests import reads
 from tests.factories import event, ingest_all, order
 
 TRAITS = {
@@ -58,9 +58,9 @@ def _stored(store: Store) -> str:
 def test_every_encrypted_field_round_trips(store: Store) -> None:
     profile_id = _stored(store)
     with store.session() as s:
-        ids = {i.kind: i.value for i in profiles.identities(s, store, [profile_id])}
-        traits = {n: t.value for n, t in profiles.traits(s, store, [profile_id]).items()}
-        [ev] = profiles.events(s, store, [profile_id], first=5)
+        ids = {i.kind: i.value for i in reads.identities(s, store, profile_id)}
+        traits = {n: t.value for n, t in reads.traits(s, store, profile_id).items()}
+        [ev] = reads.events(s, store, profile_id, first=5)
     assert ids == {**IDENTIFIERS, "phone": "+8613800138000"}
     assert traits == TRAITS
     assert ev.properties["total"] == "88.50" and ev.amount_minor == 8850 and ev.currency == "CNY"
@@ -93,7 +93,7 @@ def test_ciphertext_moved_to_another_row_or_column_fails(store: Store) -> None:
         s.execute(update(Trait).where(Trait.id == city_a.id).values(value_ct=name_a.value_ct))
         s.commit()
         with pytest.raises(DecryptionError):
-            profiles.traits(s, store, [a])
+            reads.traits(s, store, a)
 
 
 def test_tampered_ciphertext_fails(store: Store) -> None:
@@ -119,8 +119,8 @@ def test_rotation_rewraps_keys_without_touching_data(store: Store, settings: Set
     with fresh.session() as s:
         after = [bytes(b) for b in s.execute(select(Trait.value_ct).order_by(Trait.id)).scalars()]
         assert after == before  # no data rewritten
-        assert profiles.traits(s, fresh, [a])["city"].value == "北京"
-        assert profiles.find_by_identifier(s, fresh, "email", "WANG.WEI@example.cn") == a  # same blind index
+        assert reads.traits(s, fresh, a)["city"].value == "北京"
+        assert reads.find(s, fresh, "email", "WANG.WEI@example.cn") == a  # same blind index
     fresh.close()
 
 
@@ -128,7 +128,7 @@ def test_shredding_makes_values_unreadable(store: Store) -> None:
     a = _stored(store)
     assert store.keystore.shred([a]) == 1
     with store.session() as s, pytest.raises(DecryptionError, match="shredded"):
-        profiles.traits(s, store, [a])
+        reads.traits(s, store, a)
 
 
 def test_master_key_errors_are_clear(tmp_path) -> None:

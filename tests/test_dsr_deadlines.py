@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime
 import pytest
 
 from cdp.access.gate import AccessContext
+from cdp.dates import add_months
 from cdp.dsr import service
-from cdp.dsr.deadlines import DeadlineError, Period, add_months, due_date, extended_due_date
+from cdp.dsr.deadlines import DeadlineError, Period, due_date, extended_due_date
 from cdp.store import Store
+from tests import dsr_helpers as doors
 from tests.dsr_helpers import OFFICER
 
 
@@ -79,22 +81,22 @@ def test_ccpa_allows_one_45_day_extension_and_lgpd_none() -> None:
 
 def test_requests_carry_their_deadline_and_list_by_due_date(store: Store) -> None:
     received = datetime(2025, 1, 31, 23, 30, tzinfo=UTC)
-    eu = service.create_request(store, OFFICER, kind="access", source="cli", received_at=received,
+    eu = doors.create_request(store, OFFICER, kind="access", source="cli", received_at=received,
                                 identifiers=[service.SubjectIdentifier("email", "a@example.de", "DE")])  # fmt: skip
-    br = service.create_request(store, OFFICER, kind="erasure", source="cli", received_at=received,
+    br = doors.create_request(store, OFFICER, kind="erasure", source="cli", received_at=received,
                                 identifiers=[service.SubjectIdentifier("email", "b@example.br", "BR")])  # fmt: skip
     assert (eu.jurisdiction, eu.due_on) == ("EU", date(2025, 2, 28))
     assert (br.jurisdiction, br.due_on) == ("BR", date(2025, 2, 15))
-    assert [r.id for r in service.list_requests(store, OFFICER)] == [br.id, eu.id]
+    assert [r.id for r in doors.list_requests(store, OFFICER)] == [br.id, eu.id]
 
-    extended = service.extend_deadline(store, OFFICER, eu.id, extension=Period(months=2),
+    extended = doors.extend_deadline(store, OFFICER, eu.id, extension=Period(months=2),
                                        reason="request covers 9 years of orders", today=date(2025, 2, 27))  # fmt: skip
     assert extended.due_on == date(2025, 4, 28) and extended.original_due_on == date(2025, 2, 28)
     with pytest.raises(DeadlineError):
-        service.extend_deadline(store, OFFICER, eu.id, extension=Period(months=1), reason="again",
+        doors.extend_deadline(store, OFFICER, eu.id, extension=Period(months=1), reason="again",
                                 today=date(2025, 2, 27))  # fmt: skip
-    refused = service.refuse(store, OFFICER, br.id, "identity could not be verified")
+    refused = doors.refuse(store, OFFICER, br.id, "identity could not be verified")
     assert refused.status == "refused" and refused.refusal_reason == "identity could not be verified"
-    assert [r.id for r in service.list_requests(store, OFFICER, status="received")] == [eu.id]
+    assert [r.id for r in doors.list_requests(store, OFFICER, status="received")] == [eu.id]
     with pytest.raises(PermissionError):
-        service.list_requests(store, AccessContext.operator("marketing"))
+        doors.list_requests(store, AccessContext.operator("marketing"))

@@ -12,15 +12,15 @@ from sqlalchemy import create_engine, select, text
 import audit
 from cdp.access.gate import AccessContext
 from cdp.crypto.cipher import DecryptionError
-from cdp.dsr import service
-from cdp.dsr.erase import read_held_properties
 from cdp.dsr.models import LegalHold, Suppression
 from cdp.events.models import Event
+from cdp.identity.groups import load_group
 from cdp.identity.models import Identity, Profile
 from cdp.profiles import service as profiles
 from cdp.profiles.models import Trait
 from cdp.settings import Settings
 from cdp.store import Store
+from tests import dsr_helpers as doors
 from tests.dsr_helpers import OFFICER, verified_request
 from tests.factories import event, ingest_all, order
 
@@ -47,7 +47,7 @@ def _subject(store: Store) -> tuple[str, list[str]]:
         order({"phone": SUBJECT["phone"]}, country="FR", source_event_id="order-ines-1"),
     )
     with store.session() as s:
-        group = profiles.load_group(s, by_phone.profile_id)
+        group = load_group(s, by_phone.profile_id)
     assert group.root.id == by_email.profile_id and len(group.member_ids) == 2
     return group.root.id, group.member_ids
 
@@ -100,7 +100,7 @@ def test_backup_taken_before_erasure_cannot_be_decrypted_after_it(store: Store, 
     subject_rows = [r for r in backup if r[3] in members]
     assert _holds_value(_readable(store, subject_rows), SUBJECT_VALUES) == SUBJECT_VALUES  # the control
 
-    outcome = service.execute(store, OFFICER, verified_request(store, "erasure", root).id)
+    outcome = doors.execute(store, OFFICER, verified_request(store, "erasure", root).id)
     assert outcome.request.status == "completed"
 
     fresh = Store.open(settings)  # another process: nothing cached
@@ -124,7 +124,7 @@ def test_backup_taken_before_erasure_cannot_be_decrypted_after_it(store: Store, 
 def test_replayed_event_of_an_erased_subject_is_suppressed(store: Store) -> None:
     root, _ = _subject(store)
     replay = event({"email": SUBJECT["email"]}, source_event_id="replayed-1", traits={"first_name": "Inès"})
-    service.execute(store, OFFICER, verified_request(store, "erasure", root).id)
+    doors.execute(store, OFFICER, verified_request(store, "erasure", root).id)
 
     same_email, same_phone, unrelated = ingest_all(
         store,
@@ -144,7 +144,7 @@ def test_replayed_event_of_an_erased_subject_is_suppressed(store: Store) -> None
 
 def test_orders_under_legal_hold_stay_readable_for_legal_compliance_only(store: Store) -> None:
     root, members = _subject(store)
-    outcome = service.execute(store, OFFICER, verified_request(store, "erasure", root).id)
+    outcome = doors.execute(store, OFFICER, verified_request(store, "erasure", root).id)
     with store.session() as s:
         remaining = s.execute(
             select(Event.id, Event.type, Event.amount_minor).where(Event.profile_id.in_(members))
@@ -152,17 +152,21 @@ def test_orders_under_legal_hold_stay_readable_for_legal_compliance_only(store: 
         [hold] = s.execute(select(LegalHold)).scalars()
     assert [e.type for e in remaining] == ["order"]  # page view, ticket and identify events are gone
     assert remaining[0].amount_minor == 1999 and hold.rows == 1 and "tax" in hold.basis
-    props = read_held_properties(store, AccessContext.operator("legal_compliance"), remaining[0].id)
-    assert props["currency"] == "EUR"
-    with pytest.raises(PermissionError):
-        read_held_properties(store, AccessContext.operator("marketing"), remaining[0].id)
+    with store.session() as s:
+        legal = AccessContext.operator("legal_compliance")
+        [view] = profiles.views(s, store, legal, [profiles.customer(s, legal, root)])
+        [held] = profiles.events(s, store, legal, view, first=10)
+        assert held.id == remaining[0].id and held.properties["currency"] == "EUR"
+        marketing = AccessContext.operator("marketing")
+        [blocked] = profiles.views(s, store, marketing, [profiles.customer(s, marketing, root)])
+        assert blocked.blocked == "erased" and profiles.events(s, store, marketing, blocked, first=10) == []
     assert outcome.certificate["retained_under_legal_hold"][0]["event_type"] == "order"
 
 
 def test_certificate_names_what_was_erased_and_its_audit_entries(store: Store) -> None:
     root, members = _subject(store)
     request = verified_request(store, "erasure", root)
-    certificate = service.execute(store, OFFICER, request.id).certificate
+    certificate = doors.execute(store, OFFICER, request.id).certificate
     assert certificate["request_id"] == request.id
     assert certificate["data_keys_destroyed"] == 2
     assert certificate["erased_rows"]["identities"] == 2 and certificate["erased_rows"]["events"] == 4
@@ -172,10 +176,10 @@ def test_certificate_names_what_was_erased_and_its_audit_entries(store: Store) -
     with store.session() as s:
         query = select(audit.AuditEntry).where(audit.AuditEntry.id.in_(certificate["audit_entry_ids"]))
         entries = list(s.execute(query.order_by(audit.AuditEntry.seq)).scalars())
-        assert [e.operation for e in entries] == ["dsr:received", "dsr:verified", "dsr:erasure"]
+        assert [e.operation for e in entries] == ["dsr:received", "dsr:verified", "dsr:erasure", "dsr:keys_shredded"]
         assert set(entries[-1].subject_id_list) == set(members)
         assert audit.verify(s).ok
-        stored = service.load(store, OFFICER, request.id)
+        stored = doors.load(store, OFFICER, request.id)
     assert json.loads(stored.certificate) == certificate
 
 
@@ -184,6 +188,6 @@ def test_erasure_needs_the_erase_grant(store: Store) -> None:
     request = verified_request(store, "erasure", root)
     support = AccessContext.operator("support")
     with pytest.raises(PermissionError):
-        service.execute(store, support, request.id)
+        doors.execute(store, support, request.id)
     with store.session() as s:
         assert s.get(Profile, root).status == "active"

@@ -14,9 +14,11 @@ from cdp.access.gate import AccessContext
 from cdp.auth.service import Principal
 from cdp.dsr import service
 from cdp.dsr.common import DsrError
-from cdp.profiles import service as profiles
+from cdp.identity.groups import load_group
 from cdp.store import Store
 from policies.errors import AccessDenied
+from tests import dsr_helpers as doors
+from tests import reads
 from tests.dsr_helpers import OFFICER, verified_request
 from tests.factories import event, ingest_all, order
 
@@ -46,10 +48,10 @@ def _person(store: Store, ids: dict[str, str], street: str, ticket: str) -> str:
 def _stored_values(store: Store, root: str) -> set[str]:
     """Every personal value stored for the customer, read straight from the profile service."""
     with store.session() as s:
-        members = profiles.load_group(s, root).member_ids
-        values = {i.value for i in profiles.identities(s, store, members)}
-        values |= {str(t.value) for t in profiles.trait_views(s, store, members)}
-        for e in profiles.events(s, store, members, first=1000):
+        members = load_group(s, root).member_ids
+        values = {i.value for i in reads.identities(s, store, members[0])}
+        values |= {str(t.value) for t in reads.traits(s, store, members[0]).values()}
+        for e in reads.events(s, store, members[0], first=1000):
             values |= {str(v) for v in e.properties.values() if v not in ([], {})}
     return values
 
@@ -62,7 +64,7 @@ def _unzip(archive: bytes) -> dict[str, str]:
 def test_access_export_holds_every_value_of_the_subject_and_none_of_the_twin(store: Store) -> None:
     subject = _person(store, SUBJECT, "Rua Augusta 100", "entrega atrasada pedido 1")
     twin = _person(store, TWIN, "Rua Augusta 101", "troca de tamanho pedido 2")
-    archive = service.execute(store, OFFICER, verified_request(store, "access", subject).id).archive
+    archive = doors.execute(store, OFFICER, verified_request(store, "access", subject).id).archive
     files = _unzip(archive)
     assert set(files) >= {"data.json", "schema.json", "identities.csv", "traits.csv", "events.csv", "consents.csv"}
     everything = "\n".join(files.values())
@@ -74,7 +76,7 @@ def test_access_export_holds_every_value_of_the_subject_and_none_of_the_twin(sto
 
     data = json.loads(files["data.json"])
     with store.session() as s:
-        members = profiles.load_group(s, subject).member_ids
+        members = load_group(s, subject).member_ids
     assert {row["profile_id"] for table in ("identities", "traits", "events") for row in data[table]} <= set(members)
     assert [c["status"] for c in data["consents"]] == ["granted", "withdrawn"]
     assert data["consents"][0]["notice_version"] == "v3"
@@ -89,7 +91,7 @@ def test_access_export_holds_every_value_of_the_subject_and_none_of_the_twin(sto
 
 def test_portability_keeps_provided_and_observed_data_only(store: Store) -> None:
     subject = _person(store, SUBJECT, "Rua Augusta 100", "entrega atrasada")
-    archive = service.execute(store, OFFICER, verified_request(store, "portability", subject).id).archive
+    archive = doors.execute(store, OFFICER, verified_request(store, "portability", subject).id).archive
     data = json.loads(_unzip(archive)["data.json"])
     assert data["kind"] == "portability"
     assert "article_15" not in data and "merges" not in data
@@ -102,15 +104,15 @@ def test_data_subject_token_exports_only_its_own_profile(store: Store) -> None:
     request = verified_request(store, "access", twin)
     own = AccessContext.for_principal(Principal("k1", "subject", "data_subject", subject), "data_subject_rights")
     with pytest.raises(AccessDenied):
-        service.execute(store, own, request.id)
+        doors.execute(store, own, request.id)
     with pytest.raises(PermissionError):
-        service.execute(store, AccessContext.operator("marketing"), request.id)
+        doors.execute(store, AccessContext.operator("marketing"), request.id)
 
 
 def test_request_for_an_unknown_identifier_cannot_be_executed(store: Store) -> None:
     nobody = service.SubjectIdentifier("email", "nobody@example.com")
-    request = service.create_request(store, OFFICER, kind="access", source="cli", identifiers=[nobody])
+    request = doors.create_request(store, OFFICER, kind="access", source="cli", identifiers=[nobody])
     assert request.profile_id is None and request.status == "received"
-    service.mark_verified(store, OFFICER, request.id, "officer")
+    doors.mark_verified(store, OFFICER, request.id, "officer")
     with pytest.raises(DsrError, match="no profile"):
-        service.execute(store, OFFICER, request.id)
+        doors.execute(store, OFFICER, request.id)

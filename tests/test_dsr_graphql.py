@@ -11,9 +11,9 @@ from starlette.testclient import TestClient
 
 from cdp.api.app import create_app
 from cdp.auth.service import create_api_key
-from cdp.dsr import service
 from cdp.dsr.settings import DsrSettings
 from cdp.store import Store
+from tests import dsr_helpers as doors
 from tests.dsr_helpers import OFFICER, Inbox
 from tests.factories import event, ingest_all
 from tests.graphql_client import GraphQLClient
@@ -37,7 +37,7 @@ def _post(client: TestClient, key: str, purpose: str, query: str, variables: dic
 
 def test_officer_runs_an_access_request_over_graphql(store: Store) -> None:
     [subject] = ingest_all(store, event({"email": "gql@example.de"}, traits={"first_name": "Jonas"}))
-    request = service.create_request(store, OFFICER, kind="access", profile_id=subject.profile_id, source="graphql")
+    request = doors.create_request(store, OFFICER, kind="access", profile_id=subject.profile_id, source="graphql")
     officer = _key(store, "compliance_officer")
     with TestClient(create_app(store)) as client:
         listed = _post(client, officer, "data_subject_rights", LIST)

@@ -11,10 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cdp.dsr import service
 from cdp.ids import utcnow
+from cdp.outbox import service as outbox
+from cdp.outbox.settings import get_outbox_settings
 from cdp.store import Store
-from cdp.webhooks import outbox
+from cdp.worker import outbox as worker
+from tests import dsr_helpers as doors
 from tests.dsr_helpers import OFFICER, verified_request
 from tests.factories import event, ingest_all
 
@@ -62,41 +64,42 @@ def receivers() -> Iterator[dict[str, tuple[str, type[_Receiver]]]]:
 
 def test_failed_delivery_is_retried_with_backoff_then_delivered_once(store: Store, receivers) -> None:
     for name, (url, _) in receivers.items():
-        outbox.register_destination(store, name=name, url=url, secret=SECRET)
+        store.run(lambda s, n=name, u=url: outbox.register_destination(s, OFFICER, name=n, url=u, secret=SECRET))
     [subject] = ingest_all(store, event({"email": "erase-me@example.com"}))
     request = verified_request(store, "erasure", subject.profile_id)
-    certificate = service.execute(store, OFFICER, request.id).certificate
+    certificate = doors.execute(store, OFFICER, request.id).certificate
     assert {n["destination"] for n in certificate["downstream_notifications"]} == {"flaky-esp", "ads"}
 
     start = utcnow()
-    first = outbox.deliver_due(store, now=start)
+    first = worker.deliver_due(store, now=start)
     assert (first.delivered, first.retrying) == (1, 1)
-    assert outbox.deliver_due(store, now=start + timedelta(seconds=5)).delivered == 0  # backing off
-    second = outbox.deliver_due(store, now=start + timedelta(minutes=5))
+    assert worker.deliver_due(store, now=start + timedelta(seconds=5)).delivered == 0  # backing off
+    second = worker.deliver_due(store, now=start + timedelta(minutes=5))
     assert (second.delivered, second.retrying) == (1, 0)
-    assert outbox.deliver_due(store, now=start + timedelta(days=1)) == outbox.DeliveryReport(0, 0, 0)
+    assert worker.deliver_due(store, now=start + timedelta(days=1)) == worker.DeliveryReport(0, 0, 0)
 
     flaky, ads = receivers["flaky-esp"][1], receivers["ads"][1]
     assert [status for _, _, status in flaky.received] == [500, 200]
     assert len({key for key, _, _ in flaky.received}) == 1  # the same idempotency key on the retry
     assert all(valid for _, valid, _ in flaky.received + ads.received)
     assert len(flaky.applied) == len(ads.applied) == 1 and len(ads.received) == 1
-    status = {row["destination"]: row for row in outbox.status_by_destination(store, request.id)}
+    status = {row["destination"]: row for row in store.run(lambda s: outbox.status_by_destination(s, request.id))}
     assert (status["flaky-esp"]["status"], status["flaky-esp"]["attempts"]) == ("delivered", 2)
     assert (status["ads"]["status"], status["ads"]["attempts"]) == ("delivered", 1)
 
 
 def test_unreachable_destination_gives_up_after_max_attempts(store: Store) -> None:
-    outbox.register_destination(store, name="down", url="http://127.0.0.1:9/nothing", secret=SECRET)
+    down = "http://127.0.0.1:9/nothing"
+    store.run(lambda s: outbox.register_destination(s, OFFICER, name="down", url=down, secret=SECRET))
     [subject] = ingest_all(store, event({"email": "erase-me-too@example.com"}))
     request = verified_request(store, "erasure", subject.profile_id)
-    service.execute(store, OFFICER, request.id)
-    settings = outbox.get_dsr_settings().model_copy(update={"outbox_max_attempts": 3, "outbox_timeout_seconds": 1})
+    doors.execute(store, OFFICER, request.id)
+    settings = get_outbox_settings().model_copy(update={"outbox_max_attempts": 3, "outbox_timeout_seconds": 1})
     moment = utcnow()
     reports = []
     for _ in range(3):
-        reports.append(outbox.deliver_due(store, now=moment, settings=settings))
+        reports.append(worker.deliver_due(store, now=moment, settings=settings))
         moment += timedelta(days=1)
     assert [(r.retrying, r.failed) for r in reports] == [(1, 0), (1, 0), (0, 1)]
-    [row] = outbox.status_by_destination(store, request.id)
+    [row] = store.run(lambda s: outbox.status_by_destination(s, request.id))
     assert row["status"] == "failed" and row["attempts"] == 3 and "ConnectError" in row["last_error"]

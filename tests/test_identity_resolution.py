@@ -7,10 +7,11 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from cdp.identity.groups import load_group
 from cdp.identity.models import MergeRecord, Profile, ReviewItem
 from cdp.identity.resolve import unmerge
-from cdp.profiles import service as profiles
 from cdp.store import Store
+from tests import reads
 from tests.factories import event, ingest_all, order
 
 
@@ -28,9 +29,9 @@ def _root_count(store: Store) -> int:
 
 def _snapshot(store: Store, profile_id: str) -> dict:
     with store.session() as s:
-        ids = sorted((i.kind, i.value) for i in profiles.identities(s, store, [profile_id]))
-        evs = sorted(e.id for e in profiles.events(s, store, [profile_id], first=1000))
-        trs = {n: t.value for n, t in profiles.traits(s, store, [profile_id]).items()}
+        ids = sorted((i.kind, i.value) for i in reads.identities(s, store, profile_id))
+        evs = sorted(e.id for e in reads.events(s, store, profile_id, first=1000))
+        trs = {n: t.value for n, t in reads.traits(s, store, profile_id).items()}
     return {"identities": ids, "events": evs, "traits": trs}
 
 
@@ -46,7 +47,7 @@ def test_phone_national_and_international_format_is_one_profile(store: Store) ->
     b = _one(store, event({"phone": "+49 30 1234 5678"}, country="FR", source="amazon"))
     assert a == b
     with store.session() as s:
-        [ident] = profiles.identities(s, store, [a])
+        [ident] = reads.identities(s, store, a)
     assert ident.value == "+493012345678"
 
 
@@ -62,7 +63,7 @@ def test_third_record_links_two_existing_profiles(store: Store) -> None:
         [record] = s.execute(select(MergeRecord)).scalars()
         assert (record.survivor_id, record.absorbed_id, record.event_id) == (first, second, outcome.event_id)
         assert record.identifier_kind == "phone"
-        assert profiles.find_by_identifier(s, store, "phone", "09012345678", "JP") == first
+        assert reads.find(s, store, "phone", "09012345678", "JP") == first
 
 
 def test_uniqueness_conflict_keeps_profiles_apart_and_opens_review(store: Store) -> None:
@@ -89,7 +90,7 @@ def test_second_unique_identifier_on_a_matching_record_is_not_merged(store: Stor
     assert outcome.profile_id != p1
     assert outcome.review_item_id is not None
     with store.session() as s:
-        kinds = [i.kind for i in profiles.identities(s, store, [outcome.profile_id])]
+        kinds = [i.kind for i in reads.identities(s, store, outcome.profile_id)]
     assert kinds == ["shopify_customer_id"]  # the shared email stays with its first owner
 
 
@@ -112,9 +113,9 @@ def test_unmerge_restores_both_profiles_exactly(store: Store) -> None:
     [link] = ingest_all(store, event({"email": "lea@example.fr", "phone": "+33612345678"}, country="FR"))
     assert link.merged_profile_ids == [p2]
     with store.session() as s:
-        group = profiles.load_group(s, p2)
+        group = load_group(s, p2)
         assert group.root.id == p1 and set(group.member_ids) == {p1, p2}
-        assert set(profiles.traits(s, store, group.member_ids)) == {"first_name", "city"}
+        assert set(reads.traits(s, store, group.member_ids[0])) == {"first_name", "city"}
         unmerge(s, p2)
         s.commit()
     after2 = _snapshot(store, p2)
@@ -134,7 +135,7 @@ def test_resent_events_are_stored_once(store: Store) -> None:
     [later] = ingest_all(store, raw)
     assert later.status == "duplicate" and later.event_id == first.event_id
     with store.session() as s:
-        assert len(profiles.events(s, store, [first.profile_id], first=10)) == 1
+        assert len(reads.events(s, store, first.profile_id, first=10)) == 1
 
 
 def test_concurrent_ingest_of_a_new_identifier_yields_one_profile(store: Store) -> None:

@@ -11,13 +11,14 @@ import pytest
 import sqlalchemy as sa
 
 from cdp.events.models import Event
+from cdp.identity.groups import load_group
 from cdp.ingest import classify
 from cdp.ingest.classify import TraitClassifier
 from cdp.ingest.service import ingest
 from cdp.pii.discovered import list_discovered
-from cdp.profiles import service as profiles
 from cdp.profiles.models import Trait
 from cdp.store import Store
+from tests import reads
 from tests.factories import OPERATOR, event, ingest_all, order
 from tests.graphql_client import GraphQLClient
 
@@ -63,8 +64,8 @@ def test_undeclared_trait_holding_personal_data_is_classified_encrypted_and_disc
         assert dict(rows.all()) == {trait: category}
         nickname = session.execute(sa.select(Trait.category).where(Trait.name == "nickname")).scalar_one()
         assert nickname == "user.unclassified"  # nothing personal detected: stays unclassified
-        member = profiles.load_group(session, first.profile_id).member_ids
-        assert profiles.traits(session, store, member)[trait].value == value  # decrypts to the original
+        member = load_group(session, first.profile_id).member_ids
+        assert reads.traits(session, store, member[0])[trait].value == value  # decrypts to the original
     assert value not in plaintext_cells(store)
     found = discovered(store)
     assert set(found) == {(f"traits.{trait}", entity_type)}
@@ -80,7 +81,7 @@ def test_ticket_body_keeps_a_redacted_copy_and_the_original_only_encrypted(store
         event_id, profile_id, ciphertext = session.execute(
             sa.select(Event.id, Event.profile_id, Event.redacted_ct)
         ).one()
-        [view] = profiles.events(session, store, [outcome.profile_id], first=1)
+        [view] = reads.events(session, store, outcome.profile_id, first=1)
     redacted = json.loads(store.keystore.decrypt(profile_id, "event", "redacted_text", event_id, ciphertext))
     assert redacted == {
         "subject": "Wrong size received",
@@ -142,8 +143,8 @@ def test_undeclared_properties_are_walked_with_their_keys_as_context(store: Stor
 
 def test_classification_off_stores_undeclared_traits_unclassified(store: Store) -> None:
     off = TraitClassifier.default(detect=False)
-    [outcome] = ingest(store, [ticket("mail anna@example.de", ssn_note="mail anna@example.de")], access=OPERATOR,
-                       classifier=off)  # fmt: skip
+    events = [ticket("mail anna@example.de", ssn_note="mail anna@example.de")]
+    [outcome] = store.run(lambda s: ingest(s, store, OPERATOR, events, classifier=off))
     with store.session() as session:
         assert session.execute(sa.select(Trait.category)).scalar_one() == "user.unclassified"
         assert session.execute(sa.select(Event.redacted_ct)).scalar_one() is None

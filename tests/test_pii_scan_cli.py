@@ -86,7 +86,7 @@ def test_scan_reports_planted_plaintext_without_printing_it(store: Store, cli: C
 def test_scan_passes_on_demo_data_loaded_through_ingest(store: Store, cli: CliRunner) -> None:
     events = generate_demo(people=150).events
     for start in range(0, len(events), 500):
-        outcomes = ingest(store, events[start : start + 500], access=OPERATOR)
+        outcomes = store.run(lambda s, batch=events[start : start + 500]: ingest(s, store, OPERATOR, batch))
         assert {o.status for o in outcomes} <= {"stored", "duplicate"}
     with store.engine.connect() as conn:  # tickets and reviews went through classification: redacted copies
         redacted = conn.execute(sa.select(sa.func.count()).where(Event.__table__.c.redacted_ct.is_not(None)))

@@ -10,11 +10,11 @@ from sqlalchemy import select
 import audit
 from cdp.access.gate import AccessContext
 from cdp.crypto.cipher import DecryptionError
-from cdp.dsr import service
-from cdp.dsr.erase import hold_key_owner
 from cdp.events.models import Event
+from cdp.retention.policy import hold_key_owner
 from cdp.retention.service import run_retention
 from cdp.store import Store
+from tests import dsr_helpers as doors
 from tests.dsr_helpers import OFFICER, verified_request
 from tests.factories import event, ingest_all, order
 
@@ -47,7 +47,7 @@ def _retention_entries(store: Store) -> list[list[str]]:
 
 def test_dry_run_reports_and_deletes_nothing(store: Store) -> None:
     _seed(store)
-    report = run_retention(store, OPERATOR, dry_run=True, today=TODAY)
+    report = store.run(lambda s: run_retention(s, store, OPERATOR, dry_run=True, today=TODAY))
     by_category = {c.category: c.expired for c in report.categories}
     assert by_category["user.behavior.browsing"] == 1  # 180 days
     assert by_category["user.content.support"] == 1  # 2 years
@@ -58,20 +58,20 @@ def test_dry_run_reports_and_deletes_nothing(store: Store) -> None:
 
 def test_run_deletes_what_expired_and_audits_it(store: Store) -> None:
     _seed(store)
-    report = run_retention(store, OPERATOR, dry_run=False, today=TODAY)
+    report = store.run(lambda s: run_retention(s, store, OPERATOR, dry_run=False, today=TODAY))
     assert report.expired == 2
     assert _remaining(store) == {"new-view", "new-ticket", "old-order"}
     assert _retention_entries(store) == [["user.behavior.browsing"], ["user.content.support"]]
     with store.session() as s:
         assert audit.verify(s).ok
-    assert run_retention(store, OPERATOR, dry_run=False, today=TODAY).expired == 0
+    assert store.run(lambda s: run_retention(s, store, OPERATOR, dry_run=False, today=TODAY)).expired == 0
 
 
 def test_held_order_of_an_erased_subject_expires_and_its_hold_key_is_shredded(store: Store) -> None:
     [held] = ingest_all(store, order({"email": "gone@example.com"}, occurred_at="2018-01-01T10:00:00+00:00"))
-    service.execute(store, OFFICER, verified_request(store, "erasure", held.profile_id).id)
+    doors.execute(store, OFFICER, verified_request(store, "erasure", held.profile_id).id)
     store.keystore.key_for_profile(hold_key_owner(held.profile_id))  # the hold key exists
-    report = run_retention(store, OPERATOR, dry_run=False, today=TODAY)
+    report = store.run(lambda s: run_retention(s, store, OPERATOR, dry_run=False, today=TODAY))
     assert report.expired == 1 and report.hold_keys_shredded == 1
     with pytest.raises(DecryptionError):
         store.keystore.key_for_profile(hold_key_owner(held.profile_id))

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from cdp.api.app import create_app
-from cdp.dsr import service
 from cdp.dsr.models import DsrRequest
 from cdp.dsr.settings import get_dsr_settings
 from cdp.store import Store
+from tests import dsr_helpers as doors
 from tests.dsr_helpers import OFFICER
 from tests.factories import event, ingest_all
 
@@ -87,11 +87,11 @@ def test_customers_redact_creates_a_verified_erasure_request_once(client: TestCl
     assert first.status_code == again.status_code == 200
     assert first.json()["request_id"] == again.json()["request_id"]
     assert _count(store) == 1
-    request = service.load(store, OFFICER, first.json()["request_id"])
+    request = doors.load(store, OFFICER, first.json()["request_id"])
     assert (request.kind, request.status, request.profile_id) == ("erasure", "verified", known.profile_id)
     assert request.jurisdiction == "US-CA" and request.verification_method == "shopify_webhook"
     assert request.shop_domain == "example-shop.myshopify.com"
-    outcome = service.execute(store, OFFICER, request.id)
+    outcome = doors.execute(store, OFFICER, request.id)
     assert outcome.request.status == "completed" and outcome.certificate["data_keys_destroyed"] == 1
 
 
@@ -101,7 +101,7 @@ def test_customers_data_request_finds_the_customer_by_email(client: TestClient, 
                "data_request": {"id": 9999}}  # fmt: skip
     response = _post(client, "customers/data_request", payload, webhook_id="wh-access-1")
     assert response.status_code == 200
-    request = service.load(store, OFFICER, response.json()["request_id"])
+    request = doors.load(store, OFFICER, response.json()["request_id"])
     assert (request.kind, request.profile_id, request.jurisdiction) == ("access", known.profile_id, "EU")
 
 
@@ -109,7 +109,7 @@ def test_shop_redact_is_recorded_for_an_officer_and_erases_nothing(client: TestC
     ingest_all(store, event({"email": "keep@example.com"}))
     response = _post(client, "shop/redact", {"shop_id": 954889, "shop_domain": "gone.myshopify.com"}, webhook_id="s1")
     assert response.status_code == 200 and response.json()["kind"] == "shop_redaction"
-    request = service.load(store, OFFICER, response.json()["request_id"])
+    request = doors.load(store, OFFICER, response.json()["request_id"])
     assert request.status == "received" and request.shop_domain == "gone.myshopify.com"
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session
 
 from cdp.auth.service import Principal
-from cdp.profiles.service import ProfileGroup
+from cdp.identity.groups import ProfileGroup
 from consent.jurisdiction import is_permitted
 from consent.ledger import current_state
 from policies.errors import AccessDenied
@@ -56,11 +56,12 @@ def consent_block(session: Session, purposes: Purposes, purpose: str, group: Pro
 
 
 class SubjectScopeError(AccessDenied):
-    """A data-subject token asked for a profile that is not its own."""
+    """A data-subject token asked to read or change a customer that is not its own."""
 
-    def __init__(self, principal: Principal, purpose: str) -> None:
-        Exception.__init__(self, "access denied: a data-subject token may only read its own profile")
-        self.role, self.purpose, self.action, self.category, self.field = principal.role, purpose, "read", "*", None
+    def __init__(self, principal: Principal, purpose: str, *, action: str = "read") -> None:
+        verb = "read" if action == "read" else "act on"
+        Exception.__init__(self, f"access denied: a data-subject token may only {verb} its own profile")
+        self.role, self.purpose, self.action, self.category, self.field = principal.role, purpose, action, "*", None
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,10 @@ class AccessContext:
     def allows(self, category: str, action: str = "read") -> bool:
         return self.grants.allows(action, category)
 
-    def check_subject(self, member_ids: list[str]) -> None:
-        """A data-subject token sees only its own merge group."""
+    def check_subject(self, member_ids: list[str], *, action: str = "read") -> None:
+        """A data-subject token sees and changes only its own merge group."""
         if self.principal.profile_id is not None and self.principal.profile_id not in member_ids:
-            raise SubjectScopeError(self.principal, self.purpose)
+            raise SubjectScopeError(self.principal, self.purpose, action=action)
 
     def blocked_reason(self, session: Session, group: ProfileGroup) -> str | None:
         """Why this subject's personal fields must be null for this request, or None. Decided once per
@@ -112,8 +113,8 @@ class AccessContext:
 
     def _decide_block(self, session: Session, group: ProfileGroup) -> str | None:
         status = group.root.status
-        if status == "erased":
-            return "erased"
+        if status == "erased" and self.purpose not in RESTRICTED_PURPOSES:
+            return "erased"  # for legal_compliance, what a legal hold kept stays readable (nothing else is left)
         if status == "restricted" and self.purpose not in RESTRICTED_PURPOSES:
             return "restricted: processing limited to legal_compliance"
         return consent_block(session, self.purposes, self.purpose, group)

@@ -104,7 +104,7 @@ def _record(
     )
     if ctx.gpc:
         service.apply_gpc(ctx.session, ctx.access, [str(profile_id)])
-    ctx.session.commit()
+    ctx.commit()
     return ConsentRecord.of(entry)
 
 

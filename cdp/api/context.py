@@ -1,7 +1,7 @@
-"""Per-request state for GraphQL resolvers: the session, the access context and batched readers.
+"""Per-request state for GraphQL resolvers: the session, the access context and batched customer views.
 
-The readers cache per request only (a request has one principal and one purpose, so cached values never
-cross purposes), and load whole pages of profiles in one query per table instead of one per profile.
+Views are cached per request only (a request has one principal and one purpose, so cached values never cross
+purposes), and a page of customers is loaded with one query per table instead of one per customer.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from sqlmodel import Session
 
 from cdp.access.gate import AccessContext
+from cdp.identity.groups import ProfileGroup
 from cdp.profiles import service as profiles
-from cdp.profiles.service import IdentityView, ProfileGroup, TraitView
+from cdp.profiles.service import CustomerView
 from cdp.store import Store
 
 
@@ -22,30 +23,20 @@ class RequestContext:
     session: Session
     access: AccessContext
     gpc: bool = False  # the request carried `Sec-GPC: 1` (Global Privacy Control)
-    _traits: dict[str, dict[str, TraitView]] = field(default_factory=dict)
-    _identities: dict[str, list[IdentityView]] = field(default_factory=dict)
+    _views: dict[str, CustomerView] = field(default_factory=dict)
 
     def prime(self, groups: list[ProfileGroup]) -> None:
-        """Load traits and identities of a page of customers with one query each."""
-        missing = [g for g in groups if g.root.id not in self._traits]
-        if not missing:
-            return
-        owner = {member: g.root.id for g in missing for member in g.member_ids}
-        members = list(owner)
-        for g in missing:
-            self._traits[g.root.id], self._identities[g.root.id] = {}, []
-        for view in profiles.identities(self.session, self.store, members):
-            self._identities[owner[view.profile_id]].append(view)
-        rows: dict[str, list[TraitView]] = {g.root.id: [] for g in missing}
-        for trait in profiles.trait_views(self.session, self.store, members):
-            rows[owner[trait.profile_id]].append(trait)
-        for root_id, views in rows.items():
-            self._traits[root_id] = profiles.latest_traits(views)
+        """Load what this request may see of a page of customers at once."""
+        missing = [g for g in groups if g.root.id not in self._views]
+        if missing:
+            for view in profiles.views(self.session, self.store, self.access, missing):
+                self._views[view.root_id] = view
 
-    def traits(self, group: ProfileGroup) -> dict[str, TraitView]:
-        self.prime([group])
-        return self._traits[group.root.id]
+    def commit(self) -> None:
+        """The door owns the transaction: a mutation commits once its service returned (data keys first)."""
+        self.store.keystore.flush()
+        self.session.commit()
 
-    def identities(self, group: ProfileGroup) -> list[IdentityView]:
+    def view(self, group: ProfileGroup) -> CustomerView:
         self.prime([group])
-        return self._identities[group.root.id]
+        return self._views[group.root.id]

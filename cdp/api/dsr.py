@@ -94,6 +94,14 @@ def _ctx(info: strawberry.Info) -> RequestContext:
     return info.context
 
 
+def _result(outcome: service.Outcome) -> DsrResult:
+    return DsrResult(
+        request=DataSubjectRequest.of(outcome.request),
+        archive_base64=base64.b64encode(outcome.archive).decode() if outcome.archive else None,
+        summary=outcome.summary,
+    )
+
+
 @strawberry.type
 class DsrQuery:
     @strawberry.field(description="Data-subject requests, soonest due first; `after` is the last id of a page.")
@@ -102,7 +110,7 @@ class DsrQuery:
     ) -> list[DataSubjectRequest]:
         ctx = _ctx(info)
         rows = service.list_requests(
-            ctx.store, ctx.access, status=status, first=check_first(first), after=str(after) if after else None
+            ctx.session, ctx.access, status=status, first=check_first(first), after=str(after) if after else None
         )
         return [DataSubjectRequest.of(r) for r in rows]
 
@@ -110,7 +118,7 @@ class DsrQuery:
     def dsr_request(self, info: strawberry.Info, id: strawberry.ID) -> DataSubjectRequest | None:
         ctx = _ctx(info)
         try:
-            return DataSubjectRequest.of(service.load(ctx.store, ctx.access, str(id)))
+            return DataSubjectRequest.of(service.load(ctx.session, ctx.access, str(id)))
         except RequestNotFound:
             return None
 
@@ -125,21 +133,27 @@ class DsrMutation:
     ) -> StartedRequest:  # fmt: skip
         ctx = _ctx(info)
         identifier = service.SubjectIdentifier(identifier_kind.value, value, country)
-        request = service.create_request(ctx.store, ctx.access, kind=kind.value, identifiers=[identifier],
+        request = service.create_request(ctx.session, ctx.store, ctx.access, kind=kind.value, identifiers=[identifier],
                                          source="graphql")  # fmt: skip
-        verification.send_verification(ctx.store, request.id)
+        ctx.commit()  # the request stands even if the email cannot be sent now (send-code again later)
+        verification.send_verification(ctx.session, ctx.store, request.id)
+        ctx.commit()
         return StartedRequest(id=strawberry.ID(request.id), due_on=request.due_on)
 
     @strawberry.mutation(description="Check the emailed code; returns a data-subject token for the profile.")
     def verify_dsr_request(self, info: strawberry.Info, request_id: strawberry.ID, code: str) -> VerifiedRequest:
         ctx = _ctx(info)
-        verified = verification.verify_code(ctx.store, ctx.access, str(request_id), code)
-        return VerifiedRequest(request=DataSubjectRequest.of(verified.request), token=verified.token)
+        result = verification.verify_code(ctx.session, ctx.store, ctx.access, str(request_id), code)
+        ctx.commit()  # a wrong code counts against the attempts, so it is committed before it is refused
+        verified = result.accepted()
+        return VerifiedRequest(request=DataSubjectRequest.of(verified.request), token=verified.token or "")
 
     @strawberry.mutation(description="An officer confirms the subject's identity by other means.")
     def confirm_dsr_identity(self, info: strawberry.Info, request_id: strawberry.ID, method: str) -> DataSubjectRequest:
         ctx = _ctx(info)
-        return DataSubjectRequest.of(service.mark_verified(ctx.store, ctx.access, str(request_id), method))
+        request = service.mark_verified(ctx.session, ctx.access, str(request_id), method)
+        ctx.commit()
+        return DataSubjectRequest.of(request)
 
     @strawberry.mutation(description="Carry out a verified request. traits/identifiers: corrected values of a "
                          "rectification.")  # fmt: skip
@@ -148,12 +162,22 @@ class DsrMutation:
         identifiers: JSON | None = None,
     ) -> DsrResult:  # fmt: skip
         ctx = _ctx(info)
-        outcome = service.execute(ctx.store, ctx.access, str(request_id), traits=traits, identifiers=identifiers)
-        return DsrResult(
-            request=DataSubjectRequest.of(outcome.request),
-            archive_base64=base64.b64encode(outcome.archive).decode() if outcome.archive else None,
-            summary=outcome.summary,
+        outcome = service.execute(
+            ctx.session, ctx.store, ctx.access, str(request_id), traits=traits, identifiers=identifiers
         )
+        ctx.commit()
+        while not outcome.finished:  # an erasure's second step, once its first is committed
+            outcome = service.execute(ctx.session, ctx.store, ctx.access, str(request_id))
+            ctx.commit()
+        return _result(outcome)
+
+    @strawberry.mutation(description="End the restriction a completed restriction request put in place "
+                         "(the subject must be told first, GDPR Art. 18(3)).")  # fmt: skip
+    def lift_restriction(self, info: strawberry.Info, request_id: strawberry.ID) -> DsrResult:
+        ctx = _ctx(info)
+        outcome = service.lift_restriction(ctx.session, ctx.access, str(request_id))
+        ctx.commit()
+        return _result(outcome)
 
     @strawberry.mutation(description="Extend the deadline (GDPR: up to 2 months; CCPA: 45 days), with a reason, "
                          "on or before the original due date.")  # fmt: skip
@@ -162,11 +186,14 @@ class DsrMutation:
     ) -> DataSubjectRequest:
         ctx = _ctx(info)
         request = service.extend_deadline(
-            ctx.store, ctx.access, str(request_id), extension=Period(months=months, days=days), reason=reason
+            ctx.session, ctx.access, str(request_id), extension=Period(months=months, days=days), reason=reason
         )
+        ctx.commit()
         return DataSubjectRequest.of(request)
 
     @strawberry.mutation(description="Refuse a request, with the reason the subject is given.")
     def refuse_dsr_request(self, info: strawberry.Info, request_id: strawberry.ID, reason: str) -> DataSubjectRequest:
         ctx = _ctx(info)
-        return DataSubjectRequest.of(service.refuse(ctx.store, ctx.access, str(request_id), reason))
+        request = service.refuse(ctx.session, ctx.access, str(request_id), reason)
+        ctx.commit()
+        return DataSubjectRequest.of(request)

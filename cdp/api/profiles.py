@@ -9,13 +9,12 @@ import strawberry
 from strawberry.scalars import JSON
 
 from cdp.api.context import RequestContext
-from cdp.api.types import PageInfo, Profile, ProfileConnection, check_first, decode_cursor, encode_cursor, paginate
-from cdp.consents import service as consents
+from cdp.api.types import Profile, ProfileConnection, check_first, decode_cursor, encode_cursor, paginate
 from cdp.identity import resolve
+from cdp.identity.groups import ProfileNotFound
 from cdp.identity.models import ReviewItem as ReviewItemRow
-from cdp.ingest.service import ingest
+from cdp.ingest.service import INGEST_ATTEMPTS, ingest
 from cdp.profiles import service as profiles
-from cdp.profiles.service import ProfileNotFound
 
 
 def _ctx(info: strawberry.Info) -> RequestContext:
@@ -24,9 +23,7 @@ def _ctx(info: strawberry.Info) -> RequestContext:
 
 def _visible_group(info: strawberry.Info, profile_id: str) -> Profile:
     ctx = _ctx(info)
-    group = profiles.load_group(ctx.session, profile_id)
-    ctx.access.check_subject(group.member_ids)
-    return Profile(group=group)
+    return Profile(group=profiles.customer(ctx.session, ctx.access, profile_id))
 
 
 @strawberry.enum
@@ -82,21 +79,19 @@ class ProfileQuery:
         self, info: strawberry.Info, kind: IdentifierKind, value: str, country: str | None = None
     ) -> Profile | None:
         ctx = _ctx(info)
-        root_id = profiles.find_by_identifier(ctx.session, ctx.store, kind.value, value, country)
-        return _visible_group(info, root_id) if root_id else None
+        group = profiles.find_by_identifier(ctx.session, ctx.store, ctx.access, kind.value, value, country)
+        return Profile(group=group) if group is not None else None
 
     @strawberry.field(description="Customers (root profiles), cursor-paginated in id order.")
     def profiles(self, info: strawberry.Info, first: int = 20, after: str | None = None) -> ProfileConnection:
         ctx = _ctx(info)
         check_first(first)
         after_id = decode_cursor(after, 1)[0] if after else None
-        if ctx.access.principal.profile_id is not None:
-            own = _visible_group(info, ctx.access.principal.profile_id)
-            return ProfileConnection(nodes=[own], page_info=PageInfo(has_next_page=False, end_cursor=None))
-        roots, page_info = paginate(
-            profiles.list_roots(ctx.session, first=first + 1, after=after_id), first, lambda r: encode_cursor(r.id)
+        groups, page_info = paginate(
+            profiles.customers(ctx.session, ctx.access, first=first + 1, after=after_id),
+            first,
+            lambda g: encode_cursor(g.root.id),
         )
-        groups = [profiles.load_group(ctx.session, r.id) for r in roots]
         ctx.prime(groups)
         return ProfileConnection(nodes=[Profile(group=g) for g in groups], page_info=page_info)
 
@@ -127,10 +122,10 @@ class ProfileMutation:
     )
     def ingest_events(self, info: strawberry.Info, events: list[JSON]) -> list[IngestOutcome]:
         ctx = _ctx(info)
-        outcomes = ingest(ctx.store, events, access=ctx.access)
-        if ctx.gpc:  # the browser that sent these events asks not to sell or share its user's data
-            consents.apply_gpc(ctx.session, ctx.access, [o.profile_id for o in outcomes if o.status == "stored"])
-            ctx.session.commit()
+        # The browser that sent these events may ask not to sell or share its user's data (Sec-GPC: 1).
+        outcomes = ctx.store.run(
+            lambda session: ingest(session, ctx.store, ctx.access, events, gpc=ctx.gpc), attempts=INGEST_ATTEMPTS
+        )
         return [
             IngestOutcome(
                 index=o.index,
@@ -155,7 +150,7 @@ class ProfileMutation:
         ctx = _ctx(info)
         ctx.access.require("user.unique_id", action="write", field="mergeProfiles")
         for profile_id in (survivor_id, absorbed_id):
-            ctx.access.check_subject(profiles.load_group(ctx.session, str(profile_id)).member_ids)
+            profiles.customer(ctx.session, ctx.access, str(profile_id))
         merge_id = resolve.merge_profiles(
             ctx.session, ctx.store.keystore, str(survivor_id), str(absorbed_id), actor=ctx.access.principal.key_id
         )
@@ -166,7 +161,7 @@ class ProfileMutation:
     def unmerge_profile(self, info: strawberry.Info, profile_id: strawberry.ID) -> Profile:
         ctx = _ctx(info)
         ctx.access.require("user.unique_id", action="write", field="unmergeProfile")
-        ctx.access.check_subject(profiles.load_group(ctx.session, str(profile_id)).member_ids)
+        profiles.customer(ctx.session, ctx.access, str(profile_id))
         resolve.unmerge(ctx.session, str(profile_id))
         ctx.session.commit()
         return _visible_group(info, str(profile_id))

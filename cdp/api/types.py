@@ -13,10 +13,10 @@ from strawberry.scalars import JSON
 
 from cdp.api.context import RequestContext
 from cdp.api.masking import mask
-from cdp.categories import event_category, event_types, identifier_category
 from cdp.events.currency import exponent
+from cdp.identity.groups import ProfileGroup
 from cdp.profiles import service as profiles
-from cdp.profiles.service import EventView, ProfileGroup
+from cdp.profiles.service import CustomerView, EventView
 
 T = TypeVar("T")
 MAX_PAGE = 100
@@ -46,16 +46,14 @@ def path_of(info: strawberry.Info) -> str:
     return ".".join(reversed(keys))
 
 
-def personal(info: strawberry.Info, group: ProfileGroup, categories: list[str], produce: Callable[[], T]) -> T | None:
-    """Every personal value leaves through here: per-subject redaction, then the audit bookkeeping."""
+def visible(info: strawberry.Info, group: ProfileGroup) -> CustomerView | None:
+    """The customer as this request may see it, or None (reported in extensions.redactions) when blocked."""
     ctx: RequestContext = info.context
-    reason = ctx.access.blocked_reason(ctx.session, group)
-    if reason is not None:
-        ctx.access.redact(path_of(info), group.root.id, reason)
+    view = ctx.view(group)
+    if view.blocked is not None:
+        view.redact(path_of(info))
         return None
-    for category in categories:
-        ctx.access.returned(group.root.id, category)
-    return produce()
+    return view
 
 
 @strawberry.type
@@ -157,22 +155,18 @@ def decode_cursor(cursor: str, parts: int) -> list[str]:
 
 def _trait_resolver(trait: str) -> Any:
     def resolve(root: Profile, info: strawberry.Info) -> str | None:
-        ctx: RequestContext = info.context
-        view = ctx.traits(root.group).get(trait)
-        if view is None:
-            return None
-        return personal(info, root.group, [view.category], lambda: str(view.value))
+        view = visible(info, root.group)
+        value = view.trait(trait) if view is not None else None
+        return str(value.value) if value is not None else None
 
     return strawberry.field(resolver=resolve)
 
 
 def _identifier_resolver(kind: str) -> Any:
     def resolve(root: Profile, info: strawberry.Info) -> str | None:
-        ctx: RequestContext = info.context
-        values = [i.value for i in ctx.identities(root.group) if i.kind == kind]
-        if not values:
-            return None
-        return personal(info, root.group, [identifier_category(kind)], lambda: values[0])
+        view = visible(info, root.group)
+        values = view.identities(kind)[:1] if view is not None else []
+        return values[0].value if values else None
 
     return strawberry.field(resolver=resolve, description=f"The customer's first {kind} (all: identities).")
 
@@ -221,65 +215,57 @@ class Profile:
 
     @strawberry.field(description="Every trait, declared or not, whose category the purpose may read.")
     def traits(self, info: strawberry.Info) -> list[Trait] | None:
-        ctx: RequestContext = info.context
-        views = [v for v in ctx.traits(self.group).values() if ctx.access.allows(v.category)]
-        return personal(
-            info,
-            self.group,
-            [v.category for v in views],
-            lambda: [
-                Trait(name=v.name, value=v.value, category=v.category, source=v.source, updated_at=v.updated_at)
-                for v in views
-            ],
-        )
+        view = visible(info, self.group)
+        if view is None:
+            return None
+        return [
+            Trait(name=v.name, value=v.value, category=v.category, source=v.source, updated_at=v.updated_at)
+            for v in view.traits()
+        ]
 
     @strawberry.field(description="Identifiers whose category the purpose may read; masked unless reveal.")
     def identities(self, info: strawberry.Info, reveal: bool = False) -> list[Identity] | None:
-        ctx: RequestContext = info.context
-        views = [v for v in ctx.identities(self.group) if ctx.access.allows(identifier_category(v.kind))]
-        return personal(
-            info,
-            self.group,
-            [identifier_category(v.kind) for v in views],
-            lambda: [
-                Identity(
-                    id=strawberry.ID(v.id),
-                    profile_id=strawberry.ID(v.profile_id),
-                    kind=v.kind,
-                    value=v.value if reveal else mask(v.kind, v.value),
-                    source=v.source,
-                    created_at=v.created_at,
-                )
-                for v in views
-            ],
-        )
+        view = visible(info, self.group)
+        if view is None:
+            return None
+        return [
+            Identity(
+                id=strawberry.ID(v.id),
+                profile_id=strawberry.ID(v.profile_id),
+                kind=v.kind,
+                value=v.value if reveal else mask(v.kind, v.value),
+                source=v.source,
+                created_at=v.created_at,
+            )
+            for v in view.identities()
+        ]
 
-    @strawberry.field(description="Newest first. Without types: every type whose category the purpose may read.")
+    @strawberry.field(
+        description="Newest first. Without types: every type whose category the purpose may read (none: empty). "
+        "Ticket and review text is redacted unless the purpose may read unredacted free text."
+    )
     def events(
         self, info: strawberry.Info, first: int = 20, after: str | None = None, types: list[str] | None = None
     ) -> EventConnection | None:
         ctx: RequestContext = info.context
         check_first(first)
-        readable = types or [t for t in event_types() if ctx.access.allows(event_category(t))]
         cursor = None
         if after:
             at, event_id = decode_cursor(after, 2)
             cursor = (datetime.fromisoformat(at), event_id)
-
-        def page() -> EventConnection:
-            rows = profiles.events(
-                ctx.session, ctx.store, self.group.member_ids, first=first + 1, after=cursor, types=readable
-            )
-            nodes, page_info = paginate(rows, first, lambda r: encode_cursor(r.occurred_at.isoformat(), r.id))
-            for row in nodes:
-                ctx.access.returned(self.group.root.id, event_category(row.type))
-            return EventConnection(nodes=[Event.from_view(r) for r in nodes], page_info=page_info)
-
-        return personal(info, self.group, [], page)
+        view = visible(info, self.group)
+        if view is None:
+            return None
+        rows = profiles.events(ctx.session, ctx.store, ctx.access, view, first=first + 1, after=cursor, types=types)
+        nodes, page_info = paginate(rows, first, lambda r: encode_cursor(r.occurred_at.isoformat(), r.id))
+        return EventConnection(nodes=[Event.from_view(r) for r in nodes], page_info=page_info)
 
     @strawberry.field(description="Merge links of this customer (who was merged into whom, why, when).")
-    def merges(self, info: strawberry.Info) -> list[MergeLink]:
+    def merges(self, info: strawberry.Info) -> list[MergeLink] | None:
         ctx: RequestContext = info.context
+        view = visible(info, self.group)
+        if view is None:
+            return None
         return [
             MergeLink(
                 id=strawberry.ID(m.id),
@@ -290,7 +276,7 @@ class Profile:
                 merged_at=m.merged_at,
                 unmerged_at=m.unmerged_at,
             )
-            for m in profiles.merge_records(ctx.session, self.group.member_ids)
+            for m in profiles.merge_records(ctx.session, ctx.access, view)
         ]
 
 

@@ -16,9 +16,10 @@ from cdp.dsr import service, verification
 from cdp.dsr.common import DsrError, RequestNotFound
 from cdp.dsr.deadlines import DeadlineError, Period
 from cdp.dsr.models import DsrRequest
+from cdp.outbox import service as outbox
 from cdp.retention.service import run_retention
 from cdp.store import Store
-from cdp.webhooks import outbox
+from cdp.worker.outbox import deliver_due
 from policies.errors import AccessDenied
 
 dsr_app = typer.Typer(help="Data-subject requests: create, verify, run, track deadlines.", no_args_is_help=True)
@@ -60,8 +61,12 @@ def create(
     """Record a request (received); its deadline follows the subject's jurisdiction."""
     ids = [service.SubjectIdentifier(k, v, country) for k, v in _pairs(identifier, "--identifier").items()]
     try:
-        request = service.create_request(_store(), AccessContext.operator(purpose), kind=kind, identifiers=ids,
-                                         profile_id=profile_id, source="cli")  # fmt: skip
+        store, access = _store(), AccessContext.operator(purpose)
+        request = store.run(
+            lambda s: service.create_request(
+                s, store, access, kind=kind, identifiers=ids, profile_id=profile_id, source="cli"
+            )
+        )
     except _ERRORS as exc:
         raise _fail(exc) from None
     _show(request)
@@ -71,7 +76,8 @@ def create(
 def list_(status: str | None = typer.Option(None), first: int = 100, purpose: str = PURPOSE) -> None:
     """Requests by due date, soonest first."""
     try:
-        rows = service.list_requests(_store(), AccessContext.operator(purpose), status=status, first=first)
+        access = AccessContext.operator(purpose)
+        rows = _store().run(lambda s: service.list_requests(s, access, status=status, first=first))
     except _ERRORS as exc:
         raise _fail(exc) from None
     table = Table("due", "status", "kind", "jurisdiction", "received")
@@ -88,7 +94,8 @@ def list_(status: str | None = typer.Option(None), first: int = 100, purpose: st
 def show(request_id: str, purpose: str = PURPOSE) -> None:
     """One request as JSON (the erasure certificate included)."""
     try:
-        _show(service.load(_store(), AccessContext.operator(purpose), request_id))
+        access = AccessContext.operator(purpose)
+        _show(_store().run(lambda s: service.load(s, access, request_id)))
     except _ERRORS as exc:
         raise _fail(exc) from None
 
@@ -97,7 +104,8 @@ def show(request_id: str, purpose: str = PURPOSE) -> None:
 def send_code(request_id: str) -> None:
     """Email the subject a one-time code (CDP_SMTP_HOST/PORT/FROM)."""
     try:
-        sent = verification.send_verification(_store(), request_id)
+        store = _store()
+        sent = store.run(lambda s: verification.send_verification(s, store, request_id))
     except _ERRORS as exc:
         raise _fail(exc) from None
     console.print("code sent" if sent else "no email on file (or not awaiting verification): verify by other means")
@@ -109,7 +117,8 @@ def verify(
 ) -> None:
     """Mark the subject's identity as verified by other means (documents, a call back)."""
     try:
-        _show(service.mark_verified(_store(), AccessContext.operator(purpose), request_id, method))
+        access = AccessContext.operator(purpose)
+        _show(_store().run(lambda s: service.mark_verified(s, access, request_id, method)))
     except _ERRORS as exc:
         raise _fail(exc) from None
 
@@ -124,8 +133,10 @@ def extend(
 ) -> None:
     """Extend the deadline as the jurisdiction allows (before the original due date)."""
     try:
-        request = service.extend_deadline(_store(), AccessContext.operator(purpose), request_id,
-                                          extension=Period(months=months, days=days), reason=reason)  # fmt: skip
+        access, extension = AccessContext.operator(purpose), Period(months=months, days=days)
+        request = _store().run(
+            lambda s: service.extend_deadline(s, access, request_id, extension=extension, reason=reason)
+        )
     except _ERRORS as exc:
         raise _fail(exc) from None
     console.print(f"due on {request.due_on} (originally {request.original_due_on})")
@@ -135,7 +146,8 @@ def extend(
 def refuse(request_id: str, reason: str = typer.Option(...), purpose: str = PURPOSE) -> None:
     """Close a request without acting, with the reason the subject is given."""
     try:
-        service.refuse(_store(), AccessContext.operator(purpose), request_id, reason)
+        access = AccessContext.operator(purpose)
+        _store().run(lambda s: service.refuse(s, access, request_id, reason))
     except _ERRORS as exc:
         raise _fail(exc) from None
     console.print("refused")
@@ -152,7 +164,10 @@ def run(
     """Execute a verified request: export, erase, restrict, object or rectify."""
     try:
         corrected = {"traits": _pairs(trait, "--set"), "identifiers": _pairs(identifier, "--identifier")}
-        outcome = service.execute(_store(), AccessContext.operator(purpose), request_id, **corrected)
+        store, access = _store(), AccessContext.operator(purpose)
+        outcome = store.run(lambda s: service.execute(s, store, access, request_id, **corrected))
+        while not outcome.finished:  # an erasure's second step, once its first is committed
+            outcome = store.run(lambda s: service.execute(s, store, access, request_id))
     except _ERRORS as exc:
         raise _fail(exc) from None
     if outcome.archive is not None:
@@ -163,12 +178,24 @@ def run(
     print(json.dumps(outcome.certificate or outcome.summary or {"status": outcome.request.status}, indent=2))
 
 
+@dsr_app.command("lift-restriction")
+def lift_restriction(request_id: str, purpose: str = PURPOSE) -> None:
+    """End the restriction a completed restriction request put in place (tell the subject first, Art. 18(3))."""
+    try:
+        access = AccessContext.operator(purpose)
+        outcome = _store().run(lambda s: service.lift_restriction(s, access, request_id))
+    except _ERRORS as exc:
+        raise _fail(exc) from None
+    print(json.dumps(outcome.summary, indent=2))
+
+
 @dsr_app.command("destination-add")
 def destination_add(name: str, url: str, secret: str = typer.Option(..., help="Shared HMAC secret.")) -> None:
     """Register a downstream system to notify of erasures (signed webhooks)."""
     try:
-        destination = outbox.register_destination(_store(), name=name, url=url, secret=secret)
-    except ValueError as exc:
+        access = AccessContext.operator("data_subject_rights")
+        destination = _store().run(lambda s: outbox.register_destination(s, access, name=name, url=url, secret=secret))
+    except _ERRORS as exc:
         raise _fail(exc) from None
     console.print(f"destination {destination.name} ({destination.id})")
 
@@ -176,7 +203,7 @@ def destination_add(name: str, url: str, secret: str = typer.Option(..., help="S
 @dsr_app.command("deliver")
 def deliver() -> None:
     """Send due downstream notifications (retries with exponential backoff); run it from cron or a worker."""
-    report = outbox.deliver_due(_store())
+    report = deliver_due(_store())
     console.print(f"{report.delivered} delivered, {report.retrying} to retry, {report.failed} given up")
 
 
@@ -187,7 +214,8 @@ def retention_run(
 ) -> None:
     """Delete events older than their category's retention period, audited."""
     try:
-        report = run_retention(_store(), AccessContext.operator(purpose), dry_run=dry_run)
+        store, access = _store(), AccessContext.operator(purpose)
+        report = store.run(lambda s: run_retention(s, store, access, dry_run=dry_run))
     except _ERRORS as exc:
         raise _fail(exc) from None
     table = Table("category", "expired before", "events", "profiles", title="dry run" if dry_run else "deleted")

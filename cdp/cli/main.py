@@ -115,7 +115,7 @@ def import_(
     purpose: str = typer.Option("order_fulfillment", help="Purpose of this processing (audited)."),
 ) -> None:
     """Import a file; bad lines are reported with their number and reason, every good line is stored."""
-    from cdp.ingest.importer import import_file
+    from cdp.cli.importer import import_file
 
     store = open_store()
     total = sum(1 for _ in path.open(encoding="utf-8", errors="replace"))

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext, consent_block
-from cdp.profiles.service import load_group
+from cdp.identity.groups import load_group
 from consent.ledger import history, record, record_gpc_opt_out
 from consent.models import ConsentRecord
 from policies.purposes import Purposes

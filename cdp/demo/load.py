@@ -15,7 +15,7 @@ from cdp.auth.service import create_api_key
 from cdp.consents.service import record_consent
 from cdp.demo.generate import generate_demo
 from cdp.identity.models import MergeRecord, Profile, ReviewItem
-from cdp.ingest.service import ingest
+from cdp.ingest.service import INGEST_ATTEMPTS, ingest
 from cdp.store import Store
 
 BATCH_SIZE = 500
@@ -34,7 +34,8 @@ def load_demo(
         task = bar.add_task("demo", total=len(dataset.events))
         for start in range(0, len(dataset.events), BATCH_SIZE):
             batch = dataset.events[start : start + BATCH_SIZE]
-            for outcome in ingest(store, batch, access=access):
+            outcomes = store.run(lambda s, b=batch: ingest(s, store, access, b), attempts=INGEST_ATTEMPTS)
+            for outcome in outcomes:
                 statuses[outcome.status] += 1
                 sent = batch[outcome.index]
                 if outcome.status == "stored" and sent["type"] == "subscribe" and outcome.profile_id:

@@ -14,11 +14,15 @@ from cdp.auth.service import Principal
 from cdp.categories import event_category, identifier_category
 from cdp.dsr.models import DsrRequest
 from cdp.events.models import Event
+from cdp.identity.groups import ProfileGroup, load_group
 from cdp.identity.models import Identity
 from cdp.profiles.models import Trait
-from cdp.profiles.service import ProfileGroup, load_group
 
 DSR_PURPOSES = frozenset({"data_subject_rights", "legal_compliance"})
+# The request queue itself (who asked for what, deadlines, refusals): staff steps need this category's grant
+# for the declared purpose — `read` to list and open requests, `write` to verify, extend, refuse or run them.
+# A data-subject token acts on its own requests only, through scope checks instead.
+QUEUE_CATEGORY = "system.privacy_request"
 
 
 class DsrError(ValueError):
@@ -38,7 +42,8 @@ def require_dsr_purpose(access: AccessContext) -> None:
 
 
 def system_access() -> AccessContext:
-    """The platform acting on its own (sending a verification code to the subject's own address)."""
+    """The platform acting on its own (sending a verification code to the subject's own address, checking
+    the code the subject typed)."""
     return AccessContext.for_principal(Principal("system:dsr", "dsr", "compliance_officer"), "data_subject_rights")
 
 
@@ -66,16 +71,25 @@ def audit_dsr(
     ).id
 
 
-def get_request(session: Session, access: AccessContext, request_id: str) -> DsrRequest:
-    """The request, if this principal may see it (a data-subject token sees its own only)."""
+def require_staff(access: AccessContext, action: str, step: str) -> None:
+    """A step on the queue by staff: the role must hold `action` on the queue for this purpose."""
     require_dsr_purpose(access)
+    access.require(QUEUE_CATEGORY, action=action, field=step)
+
+
+def get_request(session: Session, access: AccessContext, request_id: str, *, action: str = "read") -> DsrRequest:
+    """The request, if this principal may see it: a data-subject token its own only, staff with the queue's
+    grant for `action`."""
+    require_dsr_purpose(access)
+    if access.principal.profile_id is None:
+        access.require(QUEUE_CATEGORY, action=action, field="dsrRequest")
     request = session.get(DsrRequest, request_id)
     if request is None:
         raise RequestNotFound(f"no data-subject request with id {request_id}")
     if access.principal.profile_id is not None:
         if request.profile_id is None:
             raise RequestNotFound(f"no data-subject request with id {request_id}")
-        access.check_subject(load_group(session, request.profile_id).member_ids)
+        access.check_subject(load_group(session, request.profile_id).member_ids, action=action)
     return request
 
 
@@ -92,5 +106,5 @@ def subject_group(session: Session, access: AccessContext, request: DsrRequest) 
     if request.profile_id is None:
         raise DsrError("no profile holds the identifier this request was made with")
     group = load_group(session, request.profile_id)
-    access.check_subject(group.member_ids)
+    access.check_subject(group.member_ids, action="write")
     return group

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
+
+from cdp.dates import add_months
 
 RULES_FILE = Path(__file__).resolve().parents[2] / "policies" / "dsr.yaml"
 
@@ -42,13 +43,6 @@ class DeadlineRule:
     period: Period
     extension: Period | None
     max_extensions: int
-
-
-def add_months(start: date, months: int) -> date:
-    """Same day `months` later; a day the target month lacks becomes its last day (31 Jan + 1 = 28/29 Feb)."""
-    index = start.month - 1 + months
-    year, month = start.year + index // 12, index % 12 + 1
-    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
 def _period(spec: dict) -> Period:

@@ -1,24 +1,22 @@
 """Erasure by crypto-shredding.
 
-Order matters, so it runs in three steps:
-1. one transaction: suppress the subject's identifiers (keyed hashes: from now on nothing of theirs is
-   ingested) and move rows under a legal hold (e.g. orders kept for tax law) to a separate per-profile hold
-   key, so shredding does not destroy what the law requires us to keep;
-2. shred every data key of the merge group in the key store: every remaining ciphertext of the subject,
-   in the live database and in every backup of it, is unreadable from here on;
-3. one transaction: delete identities (with their blind indexes), traits, events, merge records, consent
-   records; revoke their tokens; tombstone the profiles (status "erased", no personal data); audit; issue
-   the certificate; queue the downstream notifications.
-A crash between steps leaves the request in_progress; running it again finishes the job (every step is
-idempotent).
+Order matters, so it runs in two steps, each the door's own transaction:
+1. `begin`: suppress the subject's identifiers (keyed hashes: from now on nothing of theirs is ingested),
+   move rows under a legal hold (e.g. orders kept for tax law) to a separate per-profile hold key so shredding
+   does not destroy what the law requires us to keep, delete identities (with their blind indexes), traits,
+   events, merge records and consent records, revoke the subject's tokens, tombstone the profiles (status
+   "erased"); audited. The hold keys are durable before this commits (`Store.transaction`).
+2. `finish`, once that is committed: shred every data key of the merge group in the key store — every
+   remaining ciphertext of the subject, in every backup of the database, is unreadable from here on — then
+   audit, issue the certificate and queue the downstream notifications.
+A crash between the steps leaves the request in_progress with its profiles erased; running it again finishes
+the job (shredding is idempotent).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
-from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlmodel import Session
@@ -26,85 +24,64 @@ from sqlmodel import Session
 from audit.models import AuditEntry
 from cdp.access.gate import AccessContext
 from cdp.auth.models import ApiKey
-from cdp.categories import event_category
 from cdp.crypto.cipher import DecryptionError, key_id_of
-from cdp.dsr.common import audit_dsr, get_request, held_categories, subject_group
+from cdp.dsr.common import audit_dsr, held_categories, subject_group
 from cdp.dsr.models import DsrRequest, LegalHold, Suppression
 from cdp.events.models import Event
 from cdp.identity.models import Identity, MergeRecord, Profile
 from cdp.ids import utcnow
+from cdp.outbox import service as outbox
 from cdp.profiles.models import Trait
-from cdp.retention.policy import RetentionPolicy, retention_policy
+from cdp.retention.policy import RetentionPolicy, hold_key_owner, retention_policy
 from cdp.store import Store
-from cdp.webhooks import outbox
 from consent.models import ConsentRecord
 
-_HOLD_NAMESPACE = uuid.UUID("5b7c2f0e-8d1a-4c55-9a57-2f0f4c1e6a11")
 
-
-def hold_key_owner(profile_id: str) -> str:
-    """The key-store owner id of a profile's legal-hold key: not the profile id, so shredding the profile's
-    keys leaves it alone; a UUID, so it fits the key store's column."""
-    return str(uuid.uuid5(_HOLD_NAMESPACE, profile_id))
-
-
-def read_held_properties(store: Store, access: AccessContext, event_id: str) -> dict[str, Any]:
-    """An event kept under a legal hold, for the purposes allowed to process it (legal_compliance)."""
-    if access.purpose != "legal_compliance":
-        raise PermissionError("rows under a legal hold are processed for legal_compliance only")
-    with store.session() as session:
-        profile_id, event_type, blob = session.execute(
-            select(Event.profile_id, Event.type, Event.properties_ct).where(Event.id == event_id)
-        ).one()
-    access.require(event_category(event_type))
-    owner = hold_key_owner(profile_id)
-    return json.loads(store.keystore.decrypt(owner, "event", "properties", event_id, blob))
-
-
-def erase(store: Store, access: AccessContext, request: DsrRequest) -> tuple[DsrRequest, dict[str, Any]]:
-    """Erase the request's subject (its whole merge group); returns the request and the certificate."""
+def begin(session: Session, store: Store, access: AccessContext, request: DsrRequest) -> None:
+    """Step 1: everything but the keys, in the caller's transaction. The summary waits in the certificate
+    column for step 2."""
     policy = retention_policy()
-    with store.session() as session:
-        group = subject_group(session, access, request)
-        members = group.member_ids
-        categories = held_categories(session, members)
-        for category in categories:
-            access.require(category, action="erase")
-        suppressed = _suppress(session, members, request.id)
-        holds = _hold(session, store, members, request.id, policy)
-        store.keystore.flush()  # the hold keys are durable before the rows that need them
-        session.commit()
+    group = subject_group(session, access, request)
+    members = group.member_ids
+    categories = held_categories(session, members)
+    for category in categories:
+        access.require(category, action="erase")
+    suppressed = _suppress(session, members, request.id)
+    holds = _hold(session, store, members, request.id, policy)
+    held_types = [t for h in policy.holds for t in h.event_types]
+    erased = _delete_rows(session, members, held_types)
+    session.execute(update(Profile).where(Profile.id.in_(members)).values(status="erased"))
+    summary = {
+        "request_id": request.id,
+        "profile_ids": sorted(members),
+        "erased_rows": erased,
+        "categories": categories,
+        "suppressed_identifiers": suppressed,
+        "retained_under_legal_hold": holds,
+    }
+    audit_dsr(session, access, request.id, "erasure", subject_ids=members, categories=categories, document=summary)
+    request.certificate = json.dumps(summary, sort_keys=True)
 
+
+def finish(session: Session, store: Store, access: AccessContext, request: DsrRequest) -> tuple[DsrRequest, dict]:
+    """Step 2, after step 1 committed: shred the group's data keys, issue the certificate, notify downstream."""
+    members = subject_group(session, access, request).member_ids
+    summary = json.loads(request.certificate or "{}")
     keys_destroyed = store.keystore.shred(members)
-
-    with store.session() as session:
-        held_types = [t for h in policy.holds for t in h.event_types]
-        erased = _delete_rows(session, members, held_types)
-        session.execute(update(Profile).where(Profile.id.in_(members)).values(status="erased"))
-        summary = {
-            "request_id": request.id,
-            "profile_ids": sorted(members),
-            "data_keys_destroyed": keys_destroyed,
-            "erased_rows": erased,
-            "categories": categories,
-            "suppressed_identifiers": suppressed,
-            "retained_under_legal_hold": holds,
-        }
-        audit_dsr(session, access, request.id, "erasure", subject_ids=members, categories=categories,
-                  document=summary)  # fmt: skip
-        notified = outbox.enqueue_erasure(session, request.id, members)
-        live = get_request(session, access, request.id)
-        certificate = {
-            "certificate": "erasure",
-            "issued_at": utcnow().isoformat(),
-            **summary,
-            "downstream_notifications": notified,
-            "audit_entry_ids": _audit_ids(session, request.id),
-        }
-        live.certificate = json.dumps(certificate, sort_keys=True)
-        live.status, live.closed_at = "completed", utcnow()
-        session.commit()
-    return live, certificate
+    audit_dsr(session, access, request.id, "keys_shredded", subject_ids=members, categories=[],
+              document={"data_keys_destroyed": keys_destroyed})  # fmt: skip
+    notified = outbox.enqueue_erasure(session, request.id, members)
+    certificate = {
+        "certificate": "erasure",
+        "issued_at": utcnow().isoformat(),
+        **summary,
+        "data_keys_destroyed": keys_destroyed,
+        "downstream_notifications": notified,
+        "audit_entry_ids": _audit_ids(session, request.id),
+    }
+    request.certificate = json.dumps(certificate, sort_keys=True)
+    request.status, request.closed_at = "completed", utcnow()
+    return request, certificate
 
 
 def _suppress(session: Session, members: list[str], request_id: str) -> dict[str, int]:

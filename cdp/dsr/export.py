@@ -20,10 +20,12 @@ import consent
 from cdp.access.gate import AccessContext, policy_gate
 from cdp.categories import event_category, identifier_category
 from cdp.dsr.common import audit_dsr, held_categories, subject_group
-from cdp.dsr.models import Destination, DsrRequest
+from cdp.dsr.models import DsrRequest
 from cdp.events.models import Event
+from cdp.identity.groups import ProfileGroup
+from cdp.identity.models import MergeRecord
+from cdp.outbox.models import Destination
 from cdp.profiles import service as profiles
-from cdp.profiles.service import ProfileGroup
 from cdp.retention.policy import retention_policy
 from cdp.store import Store
 
@@ -79,8 +81,7 @@ def build_export(
     categories = held_categories(session, members)
     for category in categories:
         access.require(category, action="export")
-    identities = profiles.identities(session, store, members)
-    traits = profiles.trait_views(session, store, members)
+    identities, traits = profiles.holdings(session, store, access, group, action="export")
     events = _events(session, store, members)
     consents = consent.history(session, members)
     root = group.root
@@ -137,10 +138,20 @@ def build_export(
         data["merges"] = [
             {"survivor_id": m.survivor_id, "absorbed_id": m.absorbed_id, "identifier_kind": m.identifier_kind,
              "merged_at": m.merged_at, "unmerged_at": m.unmerged_at}
-            for m in profiles.merge_records(session, members)
+            for m in _merges(session, members)
         ]  # fmt: skip
         data["article_15"] = _article_15(session, root.jurisdiction, categories, identities, traits, events)
     return json.loads(json.dumps(data, default=_iso, ensure_ascii=False))
+
+
+def _merges(session: Session, members: list[str]) -> list[MergeRecord]:
+    return list(
+        session.execute(
+            select(MergeRecord)
+            .where(MergeRecord.survivor_id.in_(members) | MergeRecord.absorbed_id.in_(members))
+            .order_by(MergeRecord.merged_at)
+        ).scalars()
+    )
 
 
 def _events(session: Session, store: Store, members: list[str]) -> list[dict[str, Any]]:
@@ -222,13 +233,11 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def export_archive(store: Store, access: AccessContext, request: DsrRequest) -> bytes:
+def export_archive(session: Session, store: Store, access: AccessContext, request: DsrRequest) -> bytes:
     """The archive answering an access or portability request; audited with what it contains."""
-    with store.session() as session:
-        group = subject_group(session, access, request)
-        data = build_export(session, store, access, group, portability=request.kind == "portability")
-        audit_dsr(session, access, request.id, request.kind, subject_ids=group.member_ids,
-                  categories=held_categories(session, group.member_ids),
-                  document={"tables": {t: len(data[t]) for t in PORTABLE_TABLES}})  # fmt: skip
-        session.commit()
+    group = subject_group(session, access, request)
+    data = build_export(session, store, access, group, portability=request.kind == "portability")
+    audit_dsr(session, access, request.id, request.kind, subject_ids=group.member_ids,
+              categories=held_categories(session, group.member_ids),
+              document={"tables": {t: len(data[t]) for t in PORTABLE_TABLES}})  # fmt: skip
     return to_archive(data)

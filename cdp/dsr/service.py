@@ -1,7 +1,9 @@
 """The life of a data-subject request: created (by the subject, an officer or a platform webhook), verified,
 executed or refused, within its deadline. GraphQL, the CLI and webhooks all call these functions.
 
-Every function opens its own transaction and writes its audit entry in it.
+Every function works in the caller's session and writes its audit entry there; the door commits. Staff steps
+(verify by other means, extend, refuse, run, list) need the acting role's grant on the request queue
+(`QUEUE_CATEGORY`) for the declared purpose; a data-subject token acts on its own requests only.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
+from sqlmodel import Session
 
 from cdp.access.gate import AccessContext
 from cdp.dsr import deadlines, erase, export, rights
-from cdp.dsr.common import DsrError, audit_dsr, get_request, require_dsr_purpose, subject_group
+from cdp.dsr.common import DsrError, audit_dsr, get_request, require_dsr_purpose, require_staff, subject_group
 from cdp.dsr.models import KINDS, STATUSES, DsrRequest
+from cdp.identity.groups import load_group
 from cdp.identity.models import Profile
 from cdp.identity.resolve import holder_of, normalize_identifiers, root_of
 from cdp.ids import utcnow
@@ -42,8 +46,14 @@ class Outcome:
     certificate: dict | None = None
     summary: dict | None = None
 
+    @property
+    def finished(self) -> bool:
+        """False after the first step of an erasure: run `execute` again (a new transaction) to finish it."""
+        return self.request.status != "in_progress"
+
 
 def create_request(
+    session: Session,
     store: Store,
     access: AccessContext,
     *,
@@ -60,116 +70,112 @@ def create_request(
     require_dsr_purpose(access)
     if kind not in KINDS:
         raise DsrError(f"unknown request kind {kind!r}; expected one of {', '.join(KINDS)}")
-    with store.session() as session:
-        if external_ref is not None:
-            existing = session.execute(
-                select(DsrRequest).where(DsrRequest.external_ref == external_ref)
-            ).scalar_one_or_none()
-            if existing is not None:
-                return existing
-        subject_kind = subject_index = None
-        for identifier in identifiers:  # the first identifier someone holds names the subject
-            given = {identifier.kind: identifier.value}
-            normalized, _ = normalize_identifiers(store.indexer, given, identifier.country)
-            if not normalized or profile_id is not None:
-                continue
-            subject_kind, subject_index = normalized[0].kind, normalized[0].blind_index
-            profile_id = holder_of(session, normalized[0])
-        if profile_id is not None:
-            profile_id = root_of(session, profile_id)
-            access.check_subject([profile_id])
-        root = session.get(Profile, profile_id) if profile_id else None
-        country = next((i.country for i in identifiers if i.country), None)
-        jurisdiction = root.jurisdiction if root is not None else jurisdiction_for(country)
-        received = received_at or utcnow()
-        due = deadlines.due_date(jurisdiction, received.date())
-        request = DsrRequest(
-            kind=kind,
-            profile_id=profile_id,
-            subject_kind=subject_kind,
-            subject_index=subject_index,
-            jurisdiction=jurisdiction,
-            source=source,
-            requested_by=access.principal.key_id,
-            external_ref=external_ref,
-            shop_domain=shop_domain,
-            received_at=received,
-            due_on=due,
-            original_due_on=due,
-        )
-        session.add(request)
-        session.flush()
-        audit_dsr(
-            session,
-            access,
-            request.id,
-            "received",
-            subject_ids=[profile_id] if profile_id else [],
-            categories=[],
-            document={"kind": kind, "source": source, "due_on": due},
-        )
-        session.commit()
-        return request
+    if external_ref is not None:
+        existing = session.execute(
+            select(DsrRequest).where(DsrRequest.external_ref == external_ref)
+        ).scalar_one_or_none()
+        if existing is not None:
+            return existing
+    subject_kind = subject_index = None
+    for identifier in identifiers:  # the first identifier someone holds names the subject
+        given = {identifier.kind: identifier.value}
+        normalized, _ = normalize_identifiers(store.indexer, given, identifier.country)
+        if not normalized or profile_id is not None:
+            continue
+        subject_kind, subject_index = normalized[0].kind, normalized[0].blind_index
+        profile_id = holder_of(session, normalized[0])
+    if profile_id is not None:
+        profile_id = root_of(session, profile_id)
+        access.check_subject(load_group(session, profile_id).member_ids, action="write")
+    root = session.get(Profile, profile_id) if profile_id else None
+    country = next((i.country for i in identifiers if i.country), None)
+    jurisdiction = root.jurisdiction if root is not None else jurisdiction_for(country)
+    received = received_at or utcnow()
+    due = deadlines.due_date(jurisdiction, received.date())
+    request = DsrRequest(
+        kind=kind,
+        profile_id=profile_id,
+        subject_kind=subject_kind,
+        subject_index=subject_index,
+        jurisdiction=jurisdiction,
+        source=source,
+        requested_by=access.principal.key_id,
+        external_ref=external_ref,
+        shop_domain=shop_domain,
+        received_at=received,
+        due_on=due,
+        original_due_on=due,
+    )
+    session.add(request)
+    session.flush()
+    audit_dsr(
+        session,
+        access,
+        request.id,
+        "received",
+        subject_ids=[profile_id] if profile_id else [],
+        categories=[],
+        document={"kind": kind, "source": source, "due_on": due},
+    )
+    return request
 
 
-def mark_verified(store: Store, access: AccessContext, request_id: str, method: str) -> DsrRequest:
+def mark_verified(session: Session, access: AccessContext, request_id: str, method: str) -> DsrRequest:
     """Identity confirmed by other means than the emailed code (documents checked by an officer, or the
     platform that sent the request authenticated the customer, e.g. Shopify)."""
     if access.principal.profile_id is not None:
         raise PermissionError("a data subject verifies with the emailed code")
-    with store.session() as session:
-        request = get_request(session, access, request_id)
-        _expect(request, "received")
-        request.status, request.verified_at, request.verification_method = "verified", utcnow(), method[:64]
-        audit_dsr(session, access, request.id, "verified", subject_ids=_subjects(request), categories=[],
-                  document={"method": method})  # fmt: skip
-        session.commit()
-        return request
+    require_staff(access, "write", "confirmDsrIdentity")
+    request = get_request(session, access, request_id, action="write")
+    _expect(request, "received")
+    request.status, request.verified_at, request.verification_method = "verified", utcnow(), method[:64]
+    audit_dsr(session, access, request.id, "verified", subject_ids=_subjects(request), categories=[],
+              document={"method": method})  # fmt: skip
+    return request
 
 
 def extend_deadline(
-    store: Store, access: AccessContext, request_id: str, *, extension: deadlines.Period, reason: str,
+    session: Session, access: AccessContext, request_id: str, *, extension: deadlines.Period, reason: str,
     today: date | None = None,
 ) -> DsrRequest:  # fmt: skip
     """Extend the deadline as the jurisdiction allows; the reason is recorded (and audited)."""
-    with store.session() as session:
-        request = get_request(session, access, request_id)
-        if request.status not in OPEN_STATUSES:
-            raise DsrError(f"request is {request.status}; only open requests can be extended")
-        request.due_on = deadlines.extended_due_date(
-            request.jurisdiction,
-            original_due=request.original_due_on,
-            today=today or utcnow().date(),
-            extension=extension,
-            reason=reason,
-            extensions_so_far=int(request.extended_at is not None),
-        )
-        request.extension_reason, request.extended_at = reason.strip()[:500], utcnow()
-        audit_dsr(session, access, request.id, "extended", subject_ids=_subjects(request), categories=[],
-                  document={"due_on": request.due_on, "reason": reason})  # fmt: skip
-        session.commit()
-        return request
+    require_staff(access, "write", "extendDsrDeadline")
+    request = get_request(session, access, request_id, action="write")
+    if request.status not in OPEN_STATUSES:
+        raise DsrError(f"request is {request.status}; only open requests can be extended")
+    request.due_on = deadlines.extended_due_date(
+        request.jurisdiction,
+        original_due=request.original_due_on,
+        today=today or utcnow().date(),
+        extension=extension,
+        reason=reason,
+        extensions_so_far=int(request.extended_at is not None),
+    )
+    request.extension_reason, request.extended_at = reason.strip()[:500], utcnow()
+    audit_dsr(session, access, request.id, "extended", subject_ids=_subjects(request), categories=[],
+              document={"due_on": request.due_on, "reason": reason})  # fmt: skip
+    return request
 
 
-def refuse(store: Store, access: AccessContext, request_id: str, reason: str) -> DsrRequest:
+def refuse(session: Session, access: AccessContext, request_id: str, reason: str) -> DsrRequest:
     """Close a request without acting, with the reason the subject is told (e.g. identity not verified)."""
+    require_staff(access, "write", "refuseDsrRequest")
     if not reason.strip():
         raise DsrError("a refusal needs a reason")
-    with store.session() as session:
-        request = get_request(session, access, request_id)
-        if request.status not in OPEN_STATUSES:
-            raise DsrError(f"request is already {request.status}")
-        request.status, request.refusal_reason, request.closed_at = "refused", reason.strip()[:500], utcnow()
-        audit_dsr(session, access, request.id, "refused", subject_ids=_subjects(request), categories=[],
-                  document={"reason": reason})  # fmt: skip
-        session.commit()
-        return request
+    request = get_request(session, access, request_id, action="write")
+    if request.status not in OPEN_STATUSES:
+        raise DsrError(f"request is already {request.status}")
+    request.status, request.refusal_reason, request.closed_at = "refused", reason.strip()[:500], utcnow()
+    audit_dsr(session, access, request.id, "refused", subject_ids=_subjects(request), categories=[],
+              document={"reason": reason})  # fmt: skip
+    return request
 
 
 def list_requests(
-    store: Store, access: AccessContext, *, status: str | None = None, first: int = 50, after: str | None = None
+    session: Session, access: AccessContext, *, status: str | None = None, first: int = 50, after: str | None = None
 ) -> list[DsrRequest]:
-    """Requests by due date (soonest first), optionally one status; `after` is the last id of a page."""
+    """Requests by due date (soonest first), optionally one status; `after` is the last id of a page. Staff
+    see the queue with its read grant; a data-subject token sees its own requests."""
     require_dsr_purpose(access)
     if status is not None and status not in STATUSES:
         raise DsrError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
@@ -177,26 +183,25 @@ def list_requests(
     if status:
         query = query.where(DsrRequest.status == status)
     if access.principal.profile_id is not None:
-        with store.session() as session:
-            own = root_of(session, access.principal.profile_id)
-        query = query.where(DsrRequest.profile_id == own)
-    with store.session() as session:
-        if after:
-            cursor = session.get(DsrRequest, after)
-            if cursor is None:
-                raise DsrError("invalid cursor: pass the id of the last request of the previous page")
-            query = query.where(
-                (DsrRequest.due_on > cursor.due_on) | ((DsrRequest.due_on == cursor.due_on) & (DsrRequest.id > after))
-            )
-        return list(session.execute(query.order_by(DsrRequest.due_on, DsrRequest.id).limit(first)).scalars())
+        query = query.where(DsrRequest.profile_id.in_(load_group(session, access.principal.profile_id).member_ids))
+    else:
+        require_staff(access, "read", "dsrRequests")
+    if after:
+        cursor = session.get(DsrRequest, after)
+        if cursor is None:
+            raise DsrError("invalid cursor: pass the id of the last request of the previous page")
+        query = query.where(
+            (DsrRequest.due_on > cursor.due_on) | ((DsrRequest.due_on == cursor.due_on) & (DsrRequest.id > after))
+        )
+    return list(session.execute(query.order_by(DsrRequest.due_on, DsrRequest.id).limit(first)).scalars())
 
 
-def load(store: Store, access: AccessContext, request_id: str) -> DsrRequest:
-    with store.session() as session:
-        return get_request(session, access, request_id)
+def load(session: Session, access: AccessContext, request_id: str) -> DsrRequest:
+    return get_request(session, access, request_id)
 
 
 def execute(
+    session: Session,
     store: Store,
     access: AccessContext,
     request_id: str,
@@ -204,28 +209,34 @@ def execute(
     traits: dict[str, object] | None = None,
     identifiers: dict[str, str] | None = None,
 ) -> Outcome:
-    """Carry out a verified request. `traits`/`identifiers` are the corrected values of a rectification."""
-    with store.session() as session:
-        request = get_request(session, access, request_id)
-        _expect(request, "verified", "in_progress")
-        if request.kind == "shop_redaction":
-            return _close(store, access, request, summary={"erased_profiles": 0, "note": SHOP_REDACTION_NOTE})
-        subject_group(session, access, request)  # refuses requests whose subject is unknown or not the caller's
-        request.status = "in_progress"
-        session.commit()
-    if request.kind in ("access", "portability"):
-        archive = export.export_archive(store, access, request)
-        return _close(store, access, request, archive=archive)
+    """Carry out a verified request (staff with the queue's write grant, or the subject on its own request).
+    `traits`/`identifiers` are the corrected values of a rectification. An erasure takes two steps, each its
+    own transaction (`Outcome.finished` is False after the first): its rows go and held rows move to their
+    hold key, then — once that is committed — the data keys are shredded and the certificate issued."""
+    if access.principal.profile_id is None:
+        require_staff(access, "write", "executeDsrRequest")
+    request = get_request(session, access, request_id, action="write")
+    _expect(request, "verified", "in_progress")
+    if request.kind == "shop_redaction":
+        return _close(session, access, request, summary={"erased_profiles": 0, "note": SHOP_REDACTION_NOTE})
+    subject_group(session, access, request)  # refuses requests whose subject is unknown or not the caller's
     if request.kind == "erasure":
-        erased, certificate = erase.erase(store, access, request)
-        return Outcome(erased, certificate=certificate)
+        if request.status == "in_progress":
+            finished, certificate = erase.finish(session, store, access, request)
+            return Outcome(finished, certificate=certificate)
+        request.status = "in_progress"
+        erase.begin(session, store, access, request)
+        return Outcome(request)
+    request.status = "in_progress"
+    if request.kind in ("access", "portability"):
+        archive = export.export_archive(session, store, access, request)
+        return _close(session, access, request, archive=archive)
     if request.kind == "restriction":
-        return _close(store, access, request, summary=rights.restrict(store, access, request))
+        return _close(session, access, request, summary=rights.restrict(session, access, request))
     if request.kind == "objection":
-        return _close(store, access, request, summary=rights.object_to_marketing(store, access, request))
-    return _close(
-        store, access, request, summary=rights.rectify(store, access, request, traits or {}, identifiers or {})
-    )
+        return _close(session, access, request, summary=rights.object_to_marketing(session, access, request))
+    summary = rights.rectify(session, store, access, request, traits or {}, identifiers or {})
+    return _close(session, access, request, summary=summary)
 
 
 SHOP_REDACTION_NOTE = (
@@ -234,14 +245,18 @@ SHOP_REDACTION_NOTE = (
 )
 
 
-def _close(store: Store, access: AccessContext, request: DsrRequest, **result: object) -> Outcome:
-    with store.session() as session:
-        live = get_request(session, access, request.id)
-        live.status, live.closed_at = "completed", utcnow()
-        audit_dsr(session, access, live.id, "completed", subject_ids=_subjects(live), categories=[],
-                  document={"kind": live.kind})  # fmt: skip
-        session.commit()
-    return Outcome(live, **result)  # type: ignore[arg-type]
+def _close(session: Session, access: AccessContext, request: DsrRequest, **result: object) -> Outcome:
+    request.status, request.closed_at = "completed", utcnow()
+    audit_dsr(session, access, request.id, "completed", subject_ids=_subjects(request), categories=[],
+              document={"kind": request.kind})  # fmt: skip
+    return Outcome(request, **result)  # type: ignore[arg-type]
+
+
+def lift_restriction(session: Session, access: AccessContext, request_id: str) -> Outcome:
+    """End the restriction a completed restriction request put in place (staff, with the queue's grant)."""
+    require_staff(access, "write", "liftRestriction")
+    request = get_request(session, access, request_id, action="write")
+    return Outcome(request, summary=rights.lift_restriction(session, access, request))
 
 
 def _expect(request: DsrRequest, *statuses: str) -> None:

@@ -19,9 +19,6 @@ class DsrSettings(BaseSettings):
     verification_ttl_minutes: int = 30
     verification_max_attempts: int = 5
     shopify_api_secret: str = ""
-    outbox_max_attempts: int = 8
-    outbox_backoff_seconds: float = 30.0  # first retry after this, doubling each time
-    outbox_timeout_seconds: float = 10.0
 
 
 @lru_cache(maxsize=1)

@@ -10,26 +10,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import select
+from sqlmodel import Session
 
 from cdp.dsr.models import Suppression
 from cdp.identity.resolve import NormalizedIdentifier
-from cdp.store import Store
 
 SUPPRESSED = "identifiers: this subject was erased; the event is suppressed"
 
 
-def suppressed(store: Store, identifiers: Iterable[NormalizedIdentifier]) -> set[tuple[str, bytes]]:
+def suppressed(session: Session, identifiers: Iterable[NormalizedIdentifier]) -> set[tuple[str, bytes]]:
     """The (kind, blind index) pairs among these that belong to erased subjects: one query per 500."""
     wanted = {(i.kind, i.blind_index) for i in identifiers}
     indexes = sorted({b for _, b in wanted})
     kinds = sorted({k for k, _ in wanted})
     found: set[tuple[str, bytes]] = set()
-    with store.engine.connect() as conn:
-        for start in range(0, len(indexes), 500):
-            rows = conn.execute(  # both columns constrained, so the (kind, blind_index) index is used
-                select(Suppression.kind, Suppression.blind_index).where(
-                    Suppression.kind.in_(kinds), Suppression.blind_index.in_(indexes[start : start + 500])
-                )
+    for start in range(0, len(indexes), 500):
+        rows = session.execute(  # both columns constrained, so the (kind, blind_index) index is used
+            select(Suppression.kind, Suppression.blind_index).where(
+                Suppression.kind.in_(kinds), Suppression.blind_index.in_(indexes[start : start + 500])
             )
-            found |= {(kind, bytes(bidx)) for kind, bidx in rows} & wanted
+        )
+        found |= {(kind, bytes(bidx)) for kind, bidx in rows} & wanted
     return found

@@ -24,6 +24,14 @@ class InvalidEvent(ValueError):
         super().__init__("; ".join(problems))
 
 
+# Text a person wrote: analyzed for PII at ingest, stored with a redacted copy (event.redacted_ct) that is what
+# reads serve unless the role and purpose also hold the unredacted-free-text category.
+FREE_TEXT: dict[str, frozenset[str]] = {
+    "ticket": frozenset({"subject", "body"}),
+    "review": frozenset({"text"}),
+}
+
+
 class IncomingEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

@@ -337,6 +337,21 @@ def holder_of(session: Session, ident: NormalizedIdentifier) -> str | None:
     ).scalar_one_or_none()
 
 
+def holders_of(session: Session, identifiers: list[NormalizedIdentifier]) -> dict[tuple[str, bytes], str]:
+    """(kind, blind index) -> the profile holding it, for those someone holds: one query per 500."""
+    found: dict[tuple[str, bytes], str] = {}
+    wanted = {(i.kind, i.blind_index) for i in identifiers}
+    kinds = sorted({kind for kind, _ in wanted})
+    for chunk in _chunks(sorted({index for _, index in wanted})):
+        rows = session.execute(
+            select(Identity.kind, Identity.blind_index, Identity.profile_id).where(
+                Identity.kind.in_(kinds), Identity.blind_index.in_(chunk)
+            )
+        )
+        found.update({(kind, bytes(index)): holder for kind, index, holder in rows if (kind, bytes(index)) in wanted})
+    return found
+
+
 def root_of(session: Session, profile_id: str) -> str:
     current = profile_id
     for _ in range(1000):

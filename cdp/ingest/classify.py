@@ -25,11 +25,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
+from sqlmodel import Session
+
 from cdp.dictionary import dictionary
-from cdp.events.schema import IncomingEvent
+from cdp.events.schema import FREE_TEXT, IncomingEvent
 from cdp.pii import Finding, analyze_batch, redact
 from cdp.pii.discovered import Discovery, record_discoveries
-from cdp.store import Store
 
 # Properties whose meaning is known (ids, amounts, SKUs, URLs, ratings): not analyzed. Any other property
 # of these event types, and every property of other types, is walked and analyzed.
@@ -40,11 +41,6 @@ DECLARED_PROPERTIES: dict[str, frozenset[str]] = {
     "review": frozenset({"product_sku", "rating"}),
     "ticket": frozenset({"ticket_id"}),
     "subscribe": frozenset({"list"}),
-}
-# Text a person wrote: analyzed like undeclared fields, and kept redacted in event.redacted_ct.
-FREE_TEXT: dict[str, frozenset[str]] = {
-    "ticket": frozenset({"subject", "body"}),
-    "review": frozenset({"text"}),
 }
 # Declared traits whose values are redacted from the same event's free text, as the entity NER would report:
 # the pattern recognizers cannot see names and addresses ("Thanks, Anna"). Low-sensitivity values (country,
@@ -146,14 +142,11 @@ class TraitClassifier:
             ]
         return replace(self, detected=detected, redacted=dict(redacted), discoveries=dict(discoveries))
 
-    def record(self, store: Store, indexes: Iterable[int]) -> None:
-        """Record the discoveries of these events (the ones stored) in a short transaction of their own, so
-        concurrent ingests do not hold the shared discovered-field rows locked for a whole batch."""
+    def record(self, session: Session, indexes: Iterable[int]) -> None:
+        """Record the discoveries of these events (the ones stored), in the batch's transaction."""
         found = [d for index in indexes for d in self.discoveries.get(index, ())]
         if found:
-            with store.session() as session:
-                record_discoveries(session, found)
-                session.commit()
+            record_discoveries(session, found)
 
     def _texts(self, index: int, event: IncomingEvent) -> Iterator[_Text]:
         for name, value in event.traits.items():

@@ -15,27 +15,29 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from cdp.access.audit import audit_in
-from cdp.access.gate import AccessContext
+from cdp.access.gate import AccessContext, SubjectScopeError
 from cdp.categories import event_category, identifier_category
+from cdp.consents.service import apply_gpc
 from cdp.dsr.suppression import SUPPRESSED, suppressed
 from cdp.events.currency import MoneyError, to_minor
 from cdp.events.models import Event
 from cdp.events.schema import IncomingEvent, InvalidEvent, parse_event
-from cdp.identity.resolve import BatchResolver, NormalizedIdentifier, normalize_identifiers
+from cdp.identity.groups import load_group
+from cdp.identity.resolve import BatchResolver, NormalizedIdentifier, holders_of, normalize_identifiers
 from cdp.identity.rules import InvalidIdentifier
 from cdp.ids import new_id, utcnow
 from cdp.ingest.classify import TraitClassifier
+from cdp.pii.pan import PanTokenizer
 from cdp.profiles.models import Trait
 from cdp.store import Store
 from consent.jurisdiction import jurisdiction_for
 from policies.errors import AccessDenied
 
 MONEY_EVENT_TYPES = {"order", "cart"}
-MAX_ATTEMPTS = 5
+INGEST_ATTEMPTS = 5  # a batch that lost a unique-constraint race to a concurrent writer is run again
 
 
 @dataclass
@@ -62,21 +64,27 @@ class _Prepared:
 
 
 def ingest(
+    session: Session,
     store: Store,
+    access: AccessContext,
     raw_events: Sequence[object],
     *,
-    access: AccessContext,
     classifier: TraitClassifier | None = None,
+    gpc: bool = False,
 ) -> list[IngestOutcome]:
-    """Validate, authorize (write on every category the event carries) and store a batch of events."""
+    """Validate, authorize (write on every category the event carries) and store a batch of events in the
+    caller's transaction; the door commits, and runs it again from scratch when a concurrent writer won a
+    unique-constraint race (`Store.run(..., attempts=INGEST_ATTEMPTS)`). `gpc`: the sender's browser asked not
+    to sell or share its user's data (Sec-GPC: 1)."""
     classifier = classifier or TraitClassifier.default()
+    tokenizer = PanTokenizer(store.indexer.index)
     outcomes: dict[int, IngestOutcome] = {}
     prepared: list[_Prepared] = []
     written: dict[str, None] = {}
     denials: list[AccessDenied] = []
     for index, raw in enumerate(raw_events):
         try:
-            item = _prepare(store, index, raw)
+            item = _prepare(store, tokenizer, index, raw)
             written.update(dict.fromkeys(_authorize(access, item, classifier)))
             prepared.append(item)
         except (InvalidEvent, InvalidIdentifier, MoneyError, AccessDenied) as exc:
@@ -84,28 +92,23 @@ def ingest(
             outcomes[index] = IngestOutcome(index, "rejected", errors=problems)
             if isinstance(exc, AccessDenied):
                 denials.append(exc)
-    prepared = _drop_suppressed(store, prepared, outcomes)
+    prepared = _drop_suppressed(session, prepared, outcomes)
+    prepared = _own_subject_only(session, access, prepared, outcomes, denials)
     classified = classifier.classify({item.index: item.event for item in prepared})  # PII detection, once per batch
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            with store.session() as session:
-                stored = _store_batch(session, store, prepared, classified)
-                _audit(session, access, stored, list(written), denials)
-                store.keystore.flush()  # keys are durable before the data that needs them
-                session.commit()
-            break
-        except (IntegrityError, OperationalError):
-            store.keystore.discard_pending()
-            if attempt == MAX_ATTEMPTS - 1:
-                raise
+    stored = _store_batch(session, store, access, prepared, classified)
+    _audit(session, access, stored, list(written), denials)
     outcomes.update({o.index: o for o in stored})
-    classified.record(store, [o.index for o in stored if o.status == "stored"])
+    classified.record(session, [o.index for o in stored if o.status == "stored"])
+    if gpc:
+        apply_gpc(session, access, [o.profile_id for o in stored if o.status == "stored" and o.profile_id])
     return [outcomes[i] for i in range(len(raw_events))]
 
 
-def _drop_suppressed(store: Store, prepared: list[_Prepared], outcomes: dict[int, IngestOutcome]) -> list[_Prepared]:
+def _drop_suppressed(
+    session: Session, prepared: list[_Prepared], outcomes: dict[int, IngestOutcome]
+) -> list[_Prepared]:
     """An erased subject's replayed or restored events stay out: one look-up for the whole batch."""
-    erased = suppressed(store, (i for item in prepared for i in item.identifiers))
+    erased = suppressed(session, (i for item in prepared for i in item.identifiers))
     if not erased:
         return prepared
     kept = []
@@ -114,6 +117,33 @@ def _drop_suppressed(store: Store, prepared: list[_Prepared], outcomes: dict[int
             outcomes[item.index] = IngestOutcome(item.index, "rejected", errors=[SUPPRESSED])
         else:
             kept.append(item)
+    return kept
+
+
+def _own_subject_only(
+    session: Session,
+    access: AccessContext,
+    prepared: list[_Prepared],
+    outcomes: dict[int, IngestOutcome],
+    denials: list[AccessDenied],
+) -> list[_Prepared]:
+    """A data-subject token writes only about its own customer: each event must carry an identifier that
+    customer already holds, and none that anyone else holds (which would attach the event to them or merge
+    the two). Anything else is refused and audited as a denial."""
+    own = access.principal.profile_id
+    if own is None:
+        return prepared
+    members = set(load_group(session, own).member_ids)
+    holders = holders_of(session, [i for item in prepared for i in item.identifiers])
+    kept = []
+    for item in prepared:
+        held = {holders[(i.kind, i.blind_index)] for i in item.identifiers if (i.kind, i.blind_index) in holders}
+        if held and held <= members:
+            kept.append(item)
+            continue
+        refusal = SubjectScopeError(access.principal, access.purpose, action="write")
+        outcomes[item.index] = IngestOutcome(item.index, "rejected", errors=[str(refusal)])
+        denials.append(refusal)
     return kept
 
 
@@ -161,8 +191,8 @@ def _audit(
         )
 
 
-def _prepare(store: Store, index: int, raw: object) -> _Prepared:
-    event = parse_event(raw)
+def _prepare(store: Store, tokenizer: PanTokenizer, index: int, raw: object) -> _Prepared:
+    event = _without_card_numbers(tokenizer, parse_event(raw))
     identifiers, warnings = normalize_identifiers(store.indexer, event.identifiers, event.country)
     if not identifiers:
         raise InvalidEvent(["identifiers: no usable identifier (all were blocked placeholder values)"])
@@ -170,6 +200,15 @@ def _prepare(store: Store, index: int, raw: object) -> _Prepared:
     if event.type in MONEY_EVENT_TYPES:
         amount, currency, base = _money(store, event)
     return _Prepared(index, event, identifiers, warnings, amount, currency, base)
+
+
+def _without_card_numbers(tokenizer: PanTokenizer, event: IncomingEvent) -> IncomingEvent:
+    """Card numbers never reach encryption, classification or storage (see cdp.pii.pan)."""
+    traits, in_traits = tokenizer.value(event.traits)
+    properties, in_properties = tokenizer.value(event.properties)
+    if not in_traits and not in_properties:
+        return event
+    return event.model_copy(update={"traits": traits, "properties": properties})
 
 
 def _money(store: Store, event: IncomingEvent) -> tuple[int, str, int]:
@@ -188,7 +227,7 @@ def _money(store: Store, event: IncomingEvent) -> tuple[int, str, int]:
 
 
 def _store_batch(
-    session: Session, store: Store, batch: list[_Prepared], classifier: TraitClassifier
+    session: Session, store: Store, access: AccessContext, batch: list[_Prepared], classifier: TraitClassifier
 ) -> list[IngestOutcome]:
     existing = _existing_events(session, batch)
     resolver = BatchResolver(session, store.keystore)
@@ -209,6 +248,8 @@ def _store_batch(
             jurisdiction=jurisdiction_for(item.event.country, _region(item.event)),
             event_id=event_id,
         )
+        if access.principal.profile_id is not None:  # the pre-check held; fail closed if resolution disagrees
+            access.check_subject(resolver.members(resolution.root_id), action="write")
         writer.event(item, event_id, resolution.profile_id)
         writer.traits(item, resolution.profile_id)
         existing[key] = (event_id, resolution.profile_id)

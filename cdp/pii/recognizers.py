@@ -264,9 +264,18 @@ def _valid_cn_mobile(text: str) -> bool:
     return len(national) == 11 and phonenumbers.is_valid_number(phonenumbers.parse(national, "CN"))
 
 
-def _valid_card(text: str) -> bool:
+def valid_card(text: str) -> bool:
     number = _digits(text)
     return 13 <= len(number) <= 19 and luhn.is_valid(number)
+
+
+# A card number with a real issuer prefix (Visa, Mastercard, Amex, Discover, JCB, UnionPay, Diners). It is never
+# the tail or head of a longer digit-group sequence: in an Amazon order number (340-2590039-2551281) the part
+# after the first dash is Luhn-valid one time in ten.
+CARD_PATTERN = (
+    _START + r"(?<![0-9][ -])(?:4\d{3}|5[1-5]\d{2}|2[2-7]\d{2}|3[47]\d{2}|3[0689]\d{2}|35\d{2}|6\d{3})"
+    r"(?:[ -]?\d{3,4}){2}[ -]?\d{1,7}" + _END + r"(?![ -][0-9])"
+)
 
 
 # Offline public-suffix data: no URLs and no disk cache, so validation uses the snapshot shipped inside
@@ -362,16 +371,7 @@ class CardRecognizer(CreditCardRecognizer):
     JCB, UnionPay, Diners) match and a near reference word lowers the score.
     """
 
-    PATTERNS = [
-        Pattern(
-            "Card (issuer prefix)",
-            # A card number is never the tail or head of a longer digit group sequence: in an Amazon order
-            # number (340-2590039-2551281) the part after the first dash is Luhn-valid one time in ten.
-            _START + r"(?<![0-9][ -])(?:4\d{3}|5[1-5]\d{2}|2[2-7]\d{2}|3[47]\d{2}|3[0689]\d{2}|35\d{2}|6\d{3})"
-            r"(?:[ -]?\d{3,4}){2}[ -]?\d{1,7}" + _END + r"(?![ -][0-9])",
-            0.6,
-        )
-    ]
+    PATTERNS = [Pattern("Card (issuer prefix)", CARD_PATTERN, 0.6)]
 
     def __init__(self, supported_language: str) -> None:
         super().__init__(
@@ -384,7 +384,7 @@ class CardRecognizer(CreditCardRecognizer):
         return None
 
     def invalidate_result(self, pattern_text: str) -> bool:
-        return not _valid_card(pattern_text)
+        return not valid_card(pattern_text)
 
 
 def build_recognizers(language: str) -> list[EntityRecognizer]:

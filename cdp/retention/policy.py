@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from cdp.dsr.deadlines import add_months
+from cdp.dates import add_months
 
 RETENTION_FILE = Path(__file__).resolve().parents[2] / "policies" / "retention.yaml"
 _UNITS = {"days", "months", "years"}
@@ -59,3 +60,12 @@ def retention_policy() -> RetentionPolicy:
         rules[category] = RetentionRule(category, int(amount), unit, spec.get("basis", ""))
     holds = [LegalHoldRule(frozenset(h["event_types"]), h["basis"]) for h in doc.get("legal_holds") or []]
     return RetentionPolicy(rules, holds)
+
+
+_HOLD_NAMESPACE = uuid.UUID("5b7c2f0e-8d1a-4c55-9a57-2f0f4c1e6a11")
+
+
+def hold_key_owner(profile_id: str) -> str:
+    """The key-store owner id of a profile's legal-hold key: not the profile id, so shredding the profile's
+    keys leaves it alone; a UUID, so it fits the key store's column."""
+    return str(uuid.uuid5(_HOLD_NAMESPACE, profile_id))

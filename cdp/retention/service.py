@@ -12,14 +12,13 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
-import audit
+from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
 from cdp.dictionary import dictionary
-from cdp.dsr.erase import hold_key_owner
 from cdp.events.models import Event
 from cdp.identity.models import Profile
 from cdp.ids import utcnow
-from cdp.retention.policy import RetentionPolicy, retention_policy
+from cdp.retention.policy import RetentionPolicy, hold_key_owner, retention_policy
 from cdp.store import Store
 
 BATCH = 5_000
@@ -45,6 +44,7 @@ class RetentionReport:
 
 
 def run_retention(
+    session: Session,
     store: Store,
     access: AccessContext,
     *,
@@ -52,7 +52,9 @@ def run_retention(
     today: date | None = None,
     policy: RetentionPolicy | None = None,
 ) -> RetentionReport:
-    """Delete (or, dry run, count) every expired event; one audit entry per category and batch."""
+    """Delete (or, dry run, count) every expired event in the caller's transaction; one audit entry per
+    category and batch. Hold keys left with nothing to open are shredded last: if the transaction then fails,
+    the rows it meant to delete are unreadable anyway (they had expired)."""
     policy = policy or retention_policy()
     today = today or utcnow().date()
     report = RetentionReport(dry_run)
@@ -68,55 +70,47 @@ def run_retention(
         cutoff = rule.cutoff(today)
         before = datetime.combine(cutoff, time.min, tzinfo=UTC)
         expired = (Event.type.in_(types), Event.occurred_at < before)
-        with store.session() as session:
-            count, profiles = session.execute(
-                select(func.count(), func.count(Event.profile_id.distinct())).where(*expired)
-            ).one()
+        count, profiles = session.execute(
+            select(func.count(), func.count(Event.profile_id.distinct())).where(*expired)
+        ).one()
         report.categories.append(CategoryReport(category, cutoff, count, profiles))
         if not dry_run and count:
-            touched |= _delete_expired(store, access, category, expired, rule.describe())
+            touched |= _delete_expired(session, access, category, expired, rule.describe())
     if not dry_run and touched:
-        report.hold_keys_shredded = _shred_empty_holds(store, touched)
+        report.hold_keys_shredded = _shred_empty_holds(session, store, touched)
     return report
 
 
-def _delete_expired(store: Store, access: AccessContext, category: str, expired: tuple, why: str) -> set[str]:
+def _delete_expired(session: Session, access: AccessContext, category: str, expired: tuple, why: str) -> set[str]:
     touched: set[str] = set()
     while True:
-        with store.session() as session:
-            rows = session.execute(select(Event.id, Event.profile_id).where(*expired).limit(BATCH)).all()
-            if not rows:
-                return touched
-            session.execute(delete(Event).where(Event.id.in_([r.id for r in rows])))
-            subjects = sorted({r.profile_id for r in rows})
-            _audit(session, access, category, subjects, len(rows), why)
-            session.commit()
+        rows = session.execute(select(Event.id, Event.profile_id).where(*expired).limit(BATCH)).all()
+        if not rows:
+            return touched
+        session.execute(delete(Event).where(Event.id.in_([r.id for r in rows])))
+        subjects = sorted({r.profile_id for r in rows})
+        _audit(session, access, category, subjects, len(rows), why)
         touched |= set(subjects)
 
 
 def _audit(session: Session, access: AccessContext, category: str, subjects: list[str], rows: int, why: str) -> None:
-    audit.append(
+    audit_in(
         session,
-        actor=access.principal.key_id,
-        role=access.principal.role,
-        purpose=access.purpose,
+        access,
         operation="retention:delete",
-        document_hash=audit.hash_document(f"retention {category} {rows}"),
+        document=f"retention {category} {rows}",
         subject_ids=subjects,
         categories=[category],
         outcome="allowed",
-        detail=f"{rows} expired event(s): kept {why}"[:500],
+        detail=f"{rows} expired event(s): kept {why}",
     )
 
 
-def _shred_empty_holds(store: Store, profile_ids: set[str]) -> int:
+def _shred_empty_holds(session: Session, store: Store, profile_ids: set[str]) -> int:
     """Erased profiles whose last held row just expired: their hold keys have nothing left to open."""
-    with store.session() as session:
-        erased = set(
-            session.execute(select(Profile.id).where(Profile.id.in_(profile_ids), Profile.status == "erased")).scalars()
-        )
-        still_held = set(
-            session.execute(select(Event.profile_id).where(Event.profile_id.in_(erased)).distinct()).scalars()
-        )
+    erased = set(
+        session.execute(select(Profile.id).where(Profile.id.in_(profile_ids), Profile.status == "erased")).scalars()
+    )
+    still_held = set(session.execute(select(Event.profile_id).where(Event.profile_id.in_(erased)).distinct()).scalars())
     empty = erased - still_held
     return store.keystore.shred([hold_key_owner(p) for p in empty]) if empty else 0

@@ -20,6 +20,7 @@ import hmac
 import json
 from typing import Any
 
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -48,7 +49,7 @@ def webhook_access() -> AccessContext:
     )
 
 
-def record_request(store: Store, topic: str, payload: dict[str, Any], webhook_id: str) -> DsrRequest:
+def record_request(session: Session, store: Store, topic: str, payload: dict[str, Any], webhook_id: str) -> DsrRequest:
     """The request a verified webhook asks for (idempotent on the webhook id)."""
     access = webhook_access()
     kind = TOPICS[topic]
@@ -61,6 +62,7 @@ def record_request(store: Store, topic: str, payload: dict[str, Any], webhook_id
     if kind != "shop_redaction" and not identifiers:
         raise ValueError("customer: an id or an email is required")
     request = service.create_request(
+        session,
         store,
         access,
         kind=kind,
@@ -70,7 +72,7 @@ def record_request(store: Store, topic: str, payload: dict[str, Any], webhook_id
         shop_domain=str(payload.get("shop_domain") or "")[:255] or None,
     )
     if kind != "shop_redaction" and request.status == "received":
-        request = service.mark_verified(store, access, request.id, "shopify_webhook")
+        request = service.mark_verified(session, access, request.id, "shopify_webhook")
     return request
 
 
@@ -92,7 +94,9 @@ def shopify_endpoint(store: Store):  # noqa: ANN201 - a Starlette endpoint
             payload = json.loads(body)
             if not isinstance(payload, dict):
                 raise ValueError("body must be a JSON object")
-            created = await run_in_threadpool(record_request, store, topic, payload, webhook_id)
+            created = await run_in_threadpool(
+                store.run, lambda session: record_request(session, store, topic, payload, webhook_id)
+            )
         except ValueError as exc:
             return _error(400, str(exc))
         return JSONResponse({"request_id": created.id, "kind": created.kind, "status": created.status})

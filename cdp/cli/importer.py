@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cdp.access.gate import AccessContext
 from cdp.dictionary import dictionary
-from cdp.ingest.service import ingest
+from cdp.ingest.service import INGEST_ATTEMPTS, ingest
 from cdp.store import Store
 
 BATCH_SIZE = 500
@@ -73,7 +73,8 @@ def _flush(
         return
     parse_errors = {n: r.errors for n, r in batch if isinstance(r, LineError)}
     good = [(n, r) for n, r in batch if not isinstance(r, LineError)]
-    for (line, _), outcome in zip(good, ingest(store, [r for _, r in good], access=access), strict=True):
+    outcomes = store.run(lambda s: ingest(s, store, access, [r for _, r in good]), attempts=INGEST_ATTEMPTS)
+    for (line, _), outcome in zip(good, outcomes, strict=True):
         if outcome.status == "rejected":
             report.rejected.append(LineError(line, outcome.errors))
         else:

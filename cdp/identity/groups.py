@@ -1,0 +1,31 @@
+"""A customer as a merge group: the root profile and every profile merged into it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from cdp.identity.models import Profile
+from cdp.identity.resolve import group_members, root_of
+
+
+class ProfileNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class ProfileGroup:
+    """A customer: the root profile and every profile merged into it."""
+
+    root: Profile
+    member_ids: list[str]
+
+
+def load_group(session: Session, profile_id: str) -> ProfileGroup:
+    if session.get(Profile, profile_id) is None:
+        raise ProfileNotFound(f"no profile with id {profile_id}")
+    root_id = root_of(session, profile_id)
+    root = session.get(Profile, root_id)
+    assert root is not None
+    return ProfileGroup(root, group_members(session, root_id))

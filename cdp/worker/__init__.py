@@ -1,0 +1,1 @@
+"""Background doors: loops that deliver what services queued, each step its own transaction."""
