@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
+from graphql.execution.values import get_variable_values
 from graphql.utilities import value_from_ast
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from cdp.access.audit import audit_now
 from cdp.api.context import RequestContext
@@ -17,6 +20,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
+    GraphQLSchema,
     OperationDefinitionNode,
     TypeInfo,
     TypeInfoVisitor,
@@ -68,6 +72,17 @@ def _executed_part(document: DocumentNode | None, operation_name: str | None) ->
     return DocumentNode(definitions=(*operations[:1], *fragments))
 
 
+def _coerced_variables(schema: GraphQLSchema, document: DocumentNode, context: ExecutionContext) -> dict[str, Any]:
+    """The variables as execution will see them — defaults filled in and coerced — so a defaulted `$types` or a
+    list built from variables (`[$t]`) is checked like a literal. Variables that do not coerce fail execution
+    anyway; the resolvers' own checks are the backstop."""
+    operation = next((d for d in document.definitions if isinstance(d, OperationDefinitionNode)), None)
+    if operation is None:
+        return {}
+    coerced = get_variable_values(schema, operation.variable_definitions or (), context.variables or {})
+    return coerced if isinstance(coerced, dict) else {}
+
+
 class AccessGateExtension(SchemaExtension):
     """Fails the whole request before execution when a selected field's category is not granted (fail
     closed); afterwards audits what was returned (or refused) and reports per-subject redactions in
@@ -77,8 +92,9 @@ class AccessGateExtension(SchemaExtension):
         ctx: RequestContext = self.execution_context.context
         document = _executed_part(self.execution_context.graphql_document, self.execution_context.operation_name)
         if document is not None:
-            type_info = TypeInfo(self.execution_context.schema._schema)
-            collector = _SelectedCategories(type_info, self.execution_context.variables or {})
+            schema = self.execution_context.schema._schema
+            type_info = TypeInfo(schema)
+            collector = _SelectedCategories(type_info, _coerced_variables(schema, document, self.execution_context))
             visit(document, TypeInfoVisitor(type_info, collector))
             try:
                 for field_path, category in collector.found:
