@@ -79,8 +79,10 @@ def _coerced_variables(schema: GraphQLSchema, document: DocumentNode, context: E
     operation = next((d for d in document.definitions if isinstance(d, OperationDefinitionNode)), None)
     if operation is None:
         return {}
-    coerced = get_variable_values(schema, operation.variable_definitions or (), context.variables or {})
-    return coerced if isinstance(coerced, dict) else {}
+    result = get_variable_values(schema, operation.variable_definitions or (), context.variables or {})
+    if isinstance(result, list):  # coercion errors
+        return {}
+    return dict(getattr(result, "coerced", result))  # graphql-core 3.3 wraps the values with their sources
 
 
 class AccessGateExtension(SchemaExtension):
