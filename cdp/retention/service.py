@@ -55,6 +55,7 @@ def run_retention(
     """Delete (or, dry run, count) every expired event in the caller's transaction; one audit entry per
     category and batch. Hold keys left with nothing to open are shredded last: if the transaction then fails,
     the rows it meant to delete are unreadable anyway (they had expired)."""
+    access.forbid_subject_tokens()  # it spans every customer: a subject's erase grant covers only itself
     policy = policy or retention_policy()
     today = today or utcnow().date()
     report = RetentionReport(dry_run)
