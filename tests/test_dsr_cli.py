@@ -43,3 +43,12 @@ def test_officer_creates_verifies_and_runs_an_access_request(cli, store: Store, 
     assert [t["value"] for t in data["traits"]] == ["Porto"]
     assert json.loads(cli("dsr", "show", created["id"]))["status"] == "completed"
     assert "user.behavior.browsing" in cli("retention", "run", "--dry-run")
+
+
+def test_officer_restricts_then_lifts_the_restriction(cli, store: Store) -> None:
+    ingest_all(store, event({"email": "pause@example.de"}, traits={"city": "Köln"}))
+    created = json.loads(cli("dsr", "create", "restriction", "--identifier", "email=pause@example.de"))
+    cli("dsr", "verify", created["id"], "--method", "id_document")
+    assert json.loads(cli("dsr", "run", created["id"]))["status"] == "restricted"
+    lifted = json.loads(cli("dsr", "lift-restriction", created["id"]))
+    assert lifted == {"status": "active", "profile_ids": [created["profile_id"]]}

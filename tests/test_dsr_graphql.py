@@ -14,8 +14,8 @@ from cdp.auth.service import create_api_key
 from cdp.dsr.settings import DsrSettings
 from cdp.store import Store
 from tests import dsr_helpers as doors
-from tests.dsr_helpers import OFFICER, Inbox
-from tests.factories import event, ingest_all
+from tests.dsr_helpers import OFFICER, Inbox, verified_request
+from tests.factories import event, ingest_all, order
 from tests.graphql_client import GraphQLClient
 
 EXECUTE = """mutation($id: ID!) { confirmDsrIdentity(requestId: $id, method: "id_document") { status }
@@ -95,3 +95,29 @@ def test_privacy_centre_flow_with_the_operation_documents(
     archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(executed["data"]["executeDsrRequest"]["archiveBase64"])))
     exported = archive.read("data.json").decode()
     assert "hana@example.jp" in exported and "other@example.jp" not in exported
+
+
+def test_legal_hold_reads_and_lifting_a_restriction_over_graphql(store: Store, gql: GraphQLClient) -> None:
+    """An erased customer's held order is readable for legal_compliance only; a restriction is lifted by staff."""
+    [held] = ingest_all(store, order({"email": "held@example.de"}, source_event_id="held-order"))
+    [paused] = ingest_all(store, event({"email": "paused@example.de"}, traits={"first_name": "Pia"}))
+    doors.execute(store, OFFICER, verified_request(store, "erasure", held.profile_id).id)
+    restriction = doors.execute(store, OFFICER, verified_request(store, "restriction", paused.profile_id).id).request
+    officer, admin = gql.key("compliance_officer"), gql.key("admin")
+    events = "query($id: ID!) { profile(id: $id) { status events(first: 5) { nodes { type amount { amount } } } } }"
+    held_id = {"id": held.profile_id}
+    legal = gql.query(events, held_id, key=officer, purpose="legal_compliance")["data"]["profile"]
+    assert legal["status"] == "erased"
+    assert legal["events"]["nodes"] == [{"type": "order", "amount": {"amount": "19.99"}}]
+    other = gql.query(events, held_id, key=officer, purpose="data_subject_rights")
+    assert other["data"]["profile"]["events"] is None
+    assert other["extensions"]["redactions"][0]["reason"] == "erased"
+
+    name, paused_id = "query($id: ID!) { profile(id: $id) { firstName } }", {"id": paused.profile_id}
+    assert gql.query(name, paused_id, key=admin, purpose="support")["data"]["profile"]["firstName"] is None
+    lift = "mutation($id: ID!) { liftRestriction(requestId: $id) { summary } }"
+    denied = gql.query(lift, {"id": restriction.id}, key=gql.key("support_agent"), purpose="data_subject_rights")
+    assert denied["data"] is None and "system.privacy_request" in denied["errors"][0]["message"]
+    lifted = gql.query(lift, {"id": restriction.id}, key=officer, purpose="data_subject_rights")
+    assert lifted["data"]["liftRestriction"]["summary"]["status"] == "active"
+    assert gql.query(name, paused_id, key=admin, purpose="support")["data"]["profile"]["firstName"] == "Pia"
