@@ -124,31 +124,40 @@ def current_states(
     list of profile ids, each its own subject. Subjects never asked are absent. One query per `IN_CHUNK`
     profile ids, whatever the number of subjects.
     """
-    _check_purpose(purpose)
     groups = subjects if isinstance(subjects, Mapping) else {pid: (pid,) for pid in _id_list("subjects", subjects)}
+    return {key: record.status for key, record in latest_records(session, groups, [purpose]).items()}
+
+
+def latest_records(
+    session: Session, subjects: Mapping[str, Iterable[str]], purposes: Iterable[str]
+) -> dict[str, ConsentRecord]:
+    """The newest record on any of `purposes` for each subject — a key mapped to all profile ids of that
+    customer: {subject key: record}. Subjects never asked are absent. One query per `IN_CHUNK` profile ids,
+    whatever the number of subjects, so a page of customers costs one query, not one per customer."""
+    wanted = list(dict.fromkeys(_id_list("purposes", purposes)))
+    for purpose in wanted:
+        _check_purpose(purpose)
     owner: dict[str, str] = {}
-    for key, members in groups.items():
+    for key, members in subjects.items():
         for pid in _id_list(f"subjects[{key!r}]", members):
             if owner.setdefault(pid, key) != key:
                 raise ConsentError(f"profile id {pid!r} belongs to two subjects: {owner[pid]!r} and {key!r}")
-
     ids = list(owner)
-    best: dict[str, tuple[datetime, int, str]] = {}  # subject key -> (recorded_at, seq, status) of its latest
+    best: dict[str, ConsentRecord] = {}
     rank = func.row_number().over(partition_by=_C.profile_id, order_by=(_C.recorded_at.desc(), _C.seq.desc()))
     for start in range(0, len(ids), IN_CHUNK):
         ranked = (
-            select(_C.profile_id, _C.recorded_at, _C.seq, _C.status, rank.label("rank"))
-            .where(_C.purpose == purpose, _C.profile_id.in_(ids[start : start + IN_CHUNK]))
+            select(_C.seq, rank.label("rank"))
+            .where(_C.purpose.in_(wanted), _C.profile_id.in_(ids[start : start + IN_CHUNK]))
             .subquery()
         )
-        rows = session.execute(
-            select(ranked.c.profile_id, ranked.c.recorded_at, ranked.c.seq, ranked.c.status).where(ranked.c.rank == 1)
-        )
-        for pid, recorded_at, seq, status in rows:
-            key = owner[pid]
-            if key not in best or (recorded_at, seq) > best[key][:2]:
-                best[key] = (recorded_at, seq, status)
-    return {key: latest[2] for key, latest in best.items()}
+        rows = session.scalars(select(ConsentRecord).where(_C.seq.in_(select(ranked.c.seq).where(ranked.c.rank == 1))))
+        for record in rows:
+            key = owner[record.profile_id]
+            known = best.get(key)
+            if known is None or (record.recorded_at, record.seq) > (known.recorded_at, known.seq):
+                best[key] = record
+    return best
 
 
 def latest_by_group(purpose: str, membership: Select | FromClause) -> Subquery:

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from cdp.auth.service import Principal
 from cdp.identity.groups import ProfileGroup
 from consent.jurisdiction import is_permitted
-from consent.ledger import current_state
+from consent.ledger import latest_records
 from policies.errors import AccessDenied
 from policies.gate import Grants, PolicyGate
 from policies.purposes import Purposes
@@ -40,19 +40,32 @@ def consent_block(session: Session, purposes: Purposes, purpose: str, group: Pro
     any of its ancestors decides (an objection to `marketing` after a grant of `marketing.email` wins);
     without one, the jurisdiction's rule for the purpose does. Read on every request: a withdrawal takes
     effect on the next read."""
-    jurisdiction = group.root.jurisdiction
-    mode = purposes.consent_mode(purpose, jurisdiction if jurisdiction in purposes.jurisdictions else None)
-    if mode == "none":
-        return None
+    return consent_blocks(session, purposes, purpose, [group])[group.root.id]
+
+
+def consent_blocks(
+    session: Session, purposes: Purposes, purpose: str, groups: list[ProfileGroup]
+) -> dict[str, str | None]:
+    """`consent_block` for many customers with one ledger query: {root id: reason or None}."""
+    modes = {g.root.id: _consent_mode(purposes, purpose, g.root.jurisdiction) for g in groups}
+    asked = [g for g in groups if modes[g.root.id] != "none"]
     chain = [purpose, *purposes.ancestors(purpose)]
-    records = current_state(session, group.member_ids, chain)
-    latest = max(records.values(), key=lambda r: (r.recorded_at, r.seq), default=None)
-    status = latest.status if latest is not None else None
-    if is_permitted(status, jurisdiction, requires_consent=True, mode=mode):
-        return None
-    if latest is None:
-        return f"no consent for {purpose} ({jurisdiction}: {mode.replace('_', '-')})"
-    return f"consent {latest.status} for {latest.purpose}"
+    latest = latest_records(session, {g.root.id: g.member_ids for g in asked}, chain) if asked else {}
+    verdicts: dict[str, str | None] = dict.fromkeys(modes)
+    for group in asked:
+        jurisdiction, mode, record = group.root.jurisdiction, modes[group.root.id], latest.get(group.root.id)
+        status = record.status if record is not None else None
+        if is_permitted(status, jurisdiction, requires_consent=True, mode=mode):
+            continue
+        if record is None:
+            verdicts[group.root.id] = f"no consent for {purpose} ({jurisdiction}: {mode.replace('_', '-')})"
+        else:
+            verdicts[group.root.id] = f"consent {record.status} for {record.purpose}"
+    return verdicts
+
+
+def _consent_mode(purposes: Purposes, purpose: str, jurisdiction: str) -> str:
+    return purposes.consent_mode(purpose, jurisdiction if jurisdiction in purposes.jurisdictions else None)
 
 
 class SubjectScopeError(AccessDenied):
@@ -106,18 +119,25 @@ class AccessContext:
     def blocked_reason(self, session: Session, group: ProfileGroup) -> str | None:
         """Why this subject's personal fields must be null for this request, or None. Decided once per
         subject per request."""
-        root_id = group.root.id
-        if root_id not in self._blocked:
-            self._blocked[root_id] = self._decide_block(session, group)
-        return self._blocked[root_id]
+        return self.blocked_reasons(session, [group])[group.root.id]
 
-    def _decide_block(self, session: Session, group: ProfileGroup) -> str | None:
+    def blocked_reasons(self, session: Session, groups: list[ProfileGroup]) -> dict[str, str | None]:
+        """`blocked_reason` for a page of subjects: erased or restricted from their status, consent with one
+        ledger query for the whole page."""
+        undecided = [g for g in groups if g.root.id not in self._blocked]
+        by_status = {g.root.id: self._status_block(g) for g in undecided}
+        self._blocked.update(by_status)
+        pending = [g for g in undecided if by_status[g.root.id] is None and g.root.status != "erased"]
+        self._blocked.update(consent_blocks(session, self.purposes, self.purpose, pending))
+        return {g.root.id: self._blocked[g.root.id] for g in groups}
+
+    def _status_block(self, group: ProfileGroup) -> str | None:
         status = group.root.status
         if status == "erased" and self.purpose not in RESTRICTED_PURPOSES:
             return "erased"  # for legal_compliance, what a legal hold kept stays readable (nothing else is left)
         if status == "restricted" and self.purpose not in RESTRICTED_PURPOSES:
             return "restricted: processing limited to legal_compliance"
-        return consent_block(session, self.purposes, self.purpose, group)
+        return None
 
     def redact(self, path: str, subject_id: str, reason: str) -> None:
         self.redactions.append(Redaction(path, subject_id, reason))

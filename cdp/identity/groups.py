@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from cdp.identity.models import Profile
@@ -29,3 +30,18 @@ def load_group(session: Session, profile_id: str) -> ProfileGroup:
     root = session.get(Profile, root_id)
     assert root is not None
     return ProfileGroup(root, group_members(session, root_id))
+
+
+def load_groups(session: Session, roots: list[Profile]) -> list[ProfileGroup]:
+    """The merge groups of a page of root profiles: one query per level of merging, not one per customer."""
+    members: dict[str, list[str]] = {root.id: [root.id] for root in roots}
+    owner = {root.id: root.id for root in roots}
+    frontier = list(owner)
+    while frontier:
+        rows = session.execute(select(Profile.id, Profile.merged_into).where(Profile.merged_into.in_(frontier))).all()
+        frontier = []
+        for child, parent in rows:
+            owner[child] = owner[parent]
+            members[owner[child]].append(child)
+            frontier.append(child)
+    return [ProfileGroup(root, members[root.id]) for root in roots]

@@ -23,7 +23,7 @@ from cdp.categories import event_category, event_types, identifier_category
 from cdp.dictionary import dictionary
 from cdp.events.models import Event
 from cdp.events.schema import FREE_TEXT
-from cdp.identity.groups import ProfileGroup, load_group
+from cdp.identity.groups import ProfileGroup, load_group, load_groups
 from cdp.identity.models import Identity, MergeRecord, Profile
 from cdp.identity.resolve import holder_of, normalize_identifiers, root_of
 from cdp.profiles.models import Trait
@@ -125,10 +125,10 @@ def customers(session: Session, access: AccessContext, *, first: int, after: str
     own = access.principal.profile_id
     if own is not None:
         return [customer(session, access, own)] if after is None else []
-    query = select(Profile.id).where(Profile.merged_into.is_(None))
+    query = select(Profile).where(Profile.merged_into.is_(None))
     if after:
         query = query.where(Profile.id > after)
-    return [load_group(session, root) for root in session.execute(query.order_by(Profile.id).limit(first)).scalars()]
+    return load_groups(session, list(session.execute(query.order_by(Profile.id).limit(first)).scalars()))
 
 
 def find_by_identifier(
@@ -152,7 +152,7 @@ def views(session: Session, store: Store, access: AccessContext, groups: list[Pr
     the granted identifiers and traits of unblocked customers decrypted."""
     for group in groups:
         access.check_subject(group.member_ids)
-    blocked = {g.root.id: access.blocked_reason(session, g) for g in groups}
+    blocked = access.blocked_reasons(session, groups)
     owner = {member: g.root.id for g in groups if blocked[g.root.id] is None for member in g.member_ids}
     identities: dict[str, list[IdentityView]] = {g.root.id: [] for g in groups}
     traits: dict[str, dict[str, TraitView]] = {g.root.id: {} for g in groups}
