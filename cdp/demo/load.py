@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from cdp.access.gate import AccessContext
 from cdp.auth.service import create_api_key
@@ -51,7 +52,7 @@ def load_demo(
                 source="import", notice_version="newsletter-2025", recorded_at=signed_up,
             )  # fmt: skip
         customers = session.execute(
-            select(func.count()).select_from(Profile).where(Profile.merged_into.is_(None))
+            select(func.count()).select_from(Profile).where(col(Profile.merged_into).is_(None))
         ).scalar_one()
         merges = session.execute(select(func.count()).select_from(MergeRecord)).scalar_one()
         reviews = session.execute(select(func.count()).select_from(ReviewItem)).scalar_one()
