@@ -212,16 +212,16 @@ def record_gpc_opt_out(
     return added
 
 
-def _check_text(name: str, value: object, max_length: int | None) -> None:
+def _check_text(name: str, value: object, max_length: int | None) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConsentError(f"{name} must be a non-empty string")
     if max_length is not None and len(value) > max_length:
         raise ConsentError(f"{name} is longer than {max_length} characters")
+    return value
 
 
 def _check_purpose(purpose: object) -> None:
-    _check_text("purpose", purpose, 200)
-    if not _PURPOSE.fullmatch(purpose):  # type: ignore[arg-type]
+    if not _PURPOSE.fullmatch(_check_text("purpose", purpose, 200)):
         raise ConsentError(f"purpose {purpose!r} is not a dotted lower-case name like 'marketing.email'")
 
 
