@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from rich.console import Console
@@ -35,7 +36,8 @@ def load_demo(
         task = bar.add_task("demo", total=len(dataset.events))
         for start in range(0, len(dataset.events), BATCH_SIZE):
             batch = dataset.events[start : start + BATCH_SIZE]
-            outcomes = store.run(lambda s, b=batch: ingest(s, store, access, b), attempts=INGEST_ATTEMPTS)
+            work = partial(ingest, store=store, access=access, raw_events=batch)
+            outcomes = store.run(work, attempts=INGEST_ATTEMPTS)
             for outcome in outcomes:
                 statuses[outcome.status] += 1
                 sent = batch[outcome.index]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, insert, update
@@ -87,7 +88,7 @@ def rectify(
     store: Store,
     access: AccessContext,
     request: DsrRequest,
-    traits: dict[str, Any],
+    traits: Mapping[str, Any],
     identifiers: dict[str, str],
 ) -> dict[str, Any]:
     """Replace traits and identifiers with corrected values. Old rows are deleted (not overwritten in place)

@@ -8,7 +8,7 @@ Every function works in the caller's session and writes its audit entry there; t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -207,7 +207,7 @@ def execute(
     access: AccessContext,
     request_id: str,
     *,
-    traits: dict[str, object] | None = None,
+    traits: Mapping[str, object] | None = None,
     identifiers: dict[str, str] | None = None,
 ) -> Outcome:
     """Carry out a verified request (staff with the queue's write grant, or the subject on its own request).
