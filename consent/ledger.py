@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import FromClause, Select, Subquery, func, select
+from sqlalchemy import FromClause, Select, Subquery, func, inspect, select
 from sqlmodel import Session
 
 from consent.errors import ConsentError
@@ -40,7 +40,7 @@ SOURCES = frozenset({"banner", "checkout", "api", "gpc", "import", "data_subject
 # Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
 IN_CHUNK = 2_000
 _PURPOSE = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
-_C = ConsentRecord.__table__.c  # type: ignore[attr-defined]
+_C = inspect(ConsentRecord).local_table.c
 
 
 def record(

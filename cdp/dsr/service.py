@@ -246,11 +246,14 @@ SHOP_REDACTION_NOTE = (
 )
 
 
-def _close(session: Session, access: AccessContext, request: DsrRequest, **result: object) -> Outcome:
+def _close(
+    session: Session, access: AccessContext, request: DsrRequest, *, archive: bytes | None = None,
+    summary: dict | None = None,
+) -> Outcome:  # fmt: skip
     request.status, request.closed_at = "completed", utcnow()
     audit_dsr(session, access, request.id, "completed", subject_ids=_subjects(request), categories=[],
               document={"kind": request.kind})  # fmt: skip
-    return Outcome(request, **result)  # type: ignore[arg-type]
+    return Outcome(request, archive=archive, summary=summary)
 
 
 def lift_restriction(session: Session, access: AccessContext, request_id: str) -> Outcome:
