@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 GENESIS_HASH = "0" * 64
 # One encoder instance: json.dumps(..., separators=...) would build a new one per call, a third of the cost.
@@ -63,7 +63,13 @@ def compute_entry_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def to_record(values: Mapping[str, Any]) -> dict[str, Any]:
+class FieldValues(Protocol):
+    """Values looked up by field name: a dict, or a SQLAlchemy row mapping (whose keys may also be columns)."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+def to_record(values: FieldValues) -> dict[str, Any]:
     """JSON-ready dict of an entry, from a row mapping or `model_dump()`."""
     record = {name: values[name] for name in RECORD_FIELDS}
     record["occurred_at"] = iso_utc(values["occurred_at"])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, inspect, select, text
 from sqlmodel import Session
 
 from audit.canonical import GENESIS_HASH, compute_entry_hash, dumps_list, hash_stored, iso_utc
@@ -27,7 +27,7 @@ from audit.models import AuditEntry
 # Arbitrary constant naming "the audit chain head" among PostgreSQL advisory locks (ASCII "cdpaudit").
 PG_APPEND_LOCK_KEY = 0x6364_7061_7564_6974
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_T = AuditEntry.__table__.c  # type: ignore[attr-defined]
+_T = inspect(AuditEntry).local_table.c
 _VERIFY_COLUMNS = (
     _T.seq, _T.id, _T.occurred_at, _T.actor, _T.role, _T.purpose, _T.operation, _T.document_hash,
     _T.outcome, _T.detail, _T.prev_hash, _T.subject_ids, _T.categories, _T.entry_hash,

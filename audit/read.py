@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import IO
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, inspect, select
 from sqlmodel import Session
 
 from audit.canonical import to_record
@@ -14,7 +14,7 @@ from audit.chain import AuditError
 from audit.models import AuditEntry
 
 MAX_PAGE = 1000
-_T = AuditEntry.__table__.c  # type: ignore[attr-defined]
+_T = inspect(AuditEntry).local_table.c
 
 
 def query(
@@ -52,7 +52,7 @@ def export_jsonl(session: Session, fp: IO[str], since: datetime | None = None, u
 
     A full export (no `since`/`until`) can be checked offline with `audit.verify_jsonl`.
     """
-    stmt = _time_window(select(*AuditEntry.__table__.columns), since, until).order_by(_T.seq)  # type: ignore[attr-defined]
+    stmt = _time_window(select(*_T), since, until).order_by(_T.seq)
     written = 0
     for row in session.connection().execution_options(yield_per=5_000).execute(stmt).mappings():
         fp.write(json.dumps(to_record(row), separators=(",", ":")) + "\n")

@@ -7,10 +7,20 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table a SQLModel table class maps, for bulk INSERT/UPDATE (SQLModel sets `__table__` at runtime
+    only, so the type checker cannot see it)."""
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
 
 
 class SchemaOutdated(RuntimeError):

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from sqlalchemy import FromClause, Select, Subquery, func, select
+from sqlalchemy import FromClause, Select, Subquery, func, inspect, select
 from sqlmodel import Session
 
 from consent.errors import ConsentError
@@ -40,7 +40,7 @@ SOURCES = frozenset({"banner", "checkout", "api", "gpc", "import", "data_subject
 # Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
 IN_CHUNK = 2_000
 _PURPOSE = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
-_C = ConsentRecord.__table__.c  # type: ignore[attr-defined]
+_C = inspect(ConsentRecord).local_table.c
 
 
 def record(
@@ -221,16 +221,16 @@ def record_gpc_opt_out(
     return added
 
 
-def _check_text(name: str, value: object, max_length: int | None) -> None:
+def _check_text(name: str, value: object, max_length: int | None) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConsentError(f"{name} must be a non-empty string")
     if max_length is not None and len(value) > max_length:
         raise ConsentError(f"{name} is longer than {max_length} characters")
+    return value
 
 
 def _check_purpose(purpose: object) -> None:
-    _check_text("purpose", purpose, 200)
-    if not _PURPOSE.fullmatch(purpose):  # type: ignore[arg-type]
+    if not _PURPOSE.fullmatch(_check_text("purpose", purpose, 200)):
         raise ConsentError(f"purpose {purpose!r} is not a dotted lower-case name like 'marketing.email'")
 
 

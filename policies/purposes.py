@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -34,7 +34,8 @@ LEGAL_BASES = frozenset(
     }
 )
 # Ordered loosest to strictest; a parent purpose must be at least as strict as each child.
-CONSENT_MODES = ("none", "opt_out", "opt_in")
+ConsentMode = Literal["none", "opt_out", "opt_in"]
+CONSENT_MODES: tuple[ConsentMode, ...] = ("none", "opt_out", "opt_in")
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _PURPOSE_KEYS = {"description", "sale_or_sharing", "jurisdictions"}
@@ -46,7 +47,7 @@ class Purpose:
     description: str
     sale_or_sharing: bool
     legal_basis: Mapping[str, str]  # jurisdiction → basis
-    consent: Mapping[str, str]  # jurisdiction → none | opt_out | opt_in
+    consent: Mapping[str, ConsentMode]  # jurisdiction → mode
 
     @property
     def parent(self) -> str | None:
@@ -77,7 +78,7 @@ class Purposes:
         parts = name.split(".")
         return [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
 
-    def consent_mode(self, purpose: str, jurisdiction: str | None) -> str:
+    def consent_mode(self, purpose: str, jurisdiction: str | None) -> ConsentMode:
         """none | opt_out | opt_in. An unknown (None) jurisdiction gets the strictest mode of any."""
         p = self.get(purpose)
         if jurisdiction is None:
@@ -143,7 +144,7 @@ def parse_purposes(doc: Any, source: str) -> Purposes:
         if set(per_j) != set(jurisdictions):
             raise bad(f"{key}.jurisdictions", _key_mismatch(per_j, set(jurisdictions)))
         bases: dict[str, str] = {}
-        modes: dict[str, str] = {}
+        modes: dict[str, ConsentMode] = {}
         for j, rule in per_j.items():
             jkey = f"{key}.jurisdictions.{j}"
             if not isinstance(rule, dict) or set(rule) != {"legal_basis", "consent"}:
@@ -230,7 +231,7 @@ def requires_consent(purpose: str, jurisdiction: str | None) -> bool:
     return default_purposes().requires_consent(purpose, jurisdiction)
 
 
-def consent_mode(purpose: str, jurisdiction: str | None) -> str:
+def consent_mode(purpose: str, jurisdiction: str | None) -> ConsentMode:
     return default_purposes().consent_mode(purpose, jurisdiction)
 
 

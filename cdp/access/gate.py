@@ -18,7 +18,7 @@ from consent.jurisdiction import is_permitted
 from consent.ledger import latest_records
 from policies.errors import AccessDenied
 from policies.gate import Grants, PolicyGate
-from policies.purposes import Purposes
+from policies.purposes import ConsentMode, Purposes
 
 RESTRICTED_PURPOSES = frozenset({"legal_compliance"})  # a restricted profile is processed only for these
 _gate: PolicyGate | None = None
@@ -55,7 +55,7 @@ def consent_blocks(
     for group in asked:
         jurisdiction, mode, record = group.root.jurisdiction, modes[group.root.id], latest.get(group.root.id)
         status = record.status if record is not None else None
-        if is_permitted(status, jurisdiction, requires_consent=True, mode=mode):
+        if mode == "none" or is_permitted(status, jurisdiction, requires_consent=True, mode=mode):
             continue
         if record is None:
             verdicts[group.root.id] = f"no consent for {purpose} ({jurisdiction}: {mode.replace('_', '-')})"
@@ -64,7 +64,7 @@ def consent_blocks(
     return verdicts
 
 
-def _consent_mode(purposes: Purposes, purpose: str, jurisdiction: str) -> str:
+def _consent_mode(purposes: Purposes, purpose: str, jurisdiction: str) -> ConsentMode:
     return purposes.consent_mode(purpose, jurisdiction if jurisdiction in purposes.jurisdictions else None)
 
 

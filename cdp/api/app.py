@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import (
     AddValidationRules,
@@ -94,12 +95,12 @@ def build_schema(*, production: bool) -> strawberry.Schema:
     )
 
 
-class _GraphQLView(GraphQL):
+class _GraphQLView(GraphQL[RequestContext | None, None]):
     def __init__(self, schema: strawberry.Schema, store: Store, *, ide: bool) -> None:
         super().__init__(schema, graphql_ide="graphiql" if ide else None, allow_queries_via_get=False)
         self.store = store
 
-    async def get_context(self, request: Request, response: Response) -> RequestContext | None:
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> RequestContext | None:
         # None only for the IDE page (GET text/html), which executes nothing.
         return request.scope.get("state", {}).get("cdp_context")
 

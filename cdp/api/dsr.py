@@ -7,6 +7,7 @@ import base64
 import enum
 import json
 from datetime import date, datetime
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -98,7 +99,7 @@ def _result(outcome: service.Outcome) -> DsrResult:
     return DsrResult(
         request=DataSubjectRequest.of(outcome.request),
         archive_base64=base64.b64encode(outcome.archive).decode() if outcome.archive else None,
-        summary=outcome.summary,
+        summary=JSON(outcome.summary) if outcome.summary is not None else None,
     )
 
 
@@ -162,9 +163,11 @@ class DsrMutation:
         identifiers: JSON | None = None,
     ) -> DsrResult:  # fmt: skip
         ctx = _ctx(info)
+        # JSON scalars arrive untyped; the corrected values are objects of name -> value
         outcome = service.execute(
-            ctx.session, ctx.store, ctx.access, str(request_id), traits=traits, identifiers=identifiers
-        )
+            ctx.session, ctx.store, ctx.access, str(request_id),
+            traits=cast(dict[str, Any] | None, traits), identifiers=cast(dict[str, str] | None, identifiers),
+        )  # fmt: skip
         ctx.commit()
         while not outcome.finished:  # an erasure's second step, once its first is committed
             outcome = service.execute(ctx.session, ctx.store, ctx.access, str(request_id))

@@ -82,7 +82,8 @@ def _coerced_variables(schema: GraphQLSchema, document: DocumentNode, context: E
     result = get_variable_values(schema, operation.variable_definitions or (), context.variables or {})
     if isinstance(result, list):  # coercion errors
         return {}
-    return dict(getattr(result, "coerced", result))  # graphql-core 3.3 wraps the values with their sources
+    # graphql-core 3.3 wraps the values with their sources (a named tuple); 3.2 returns them as a dict
+    return dict(result.coerced if isinstance(result, tuple) else result)
 
 
 class AccessGateExtension(SchemaExtension):

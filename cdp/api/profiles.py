@@ -6,6 +6,7 @@ import enum
 from datetime import datetime
 
 import strawberry
+from sqlmodel import col
 from strawberry.scalars import JSON
 
 from cdp.api.context import RequestContext
@@ -100,7 +101,7 @@ class ProfileQuery:
         ctx = _ctx(info)
         ctx.access.require("user.unique_id", field="reviewItems")
         ctx.access.forbid_subject_tokens()
-        rows = ctx.session.query(ReviewItemRow).filter(ReviewItemRow.status == status)
+        rows = ctx.session.query(ReviewItemRow).filter(col(ReviewItemRow.status) == status)
         return [
             ReviewItem(
                 id=strawberry.ID(r.id),
@@ -110,7 +111,7 @@ class ProfileQuery:
                 status=r.status,
                 created_at=r.created_at,
             )
-            for r in rows.order_by(ReviewItemRow.created_at).limit(check_first(first))
+            for r in rows.order_by(col(ReviewItemRow.created_at)).limit(check_first(first))
         ]
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import strawberry
+from graphql.pyutils import Path
 from strawberry.scalars import JSON
 
 from cdp.api.context import RequestContext
@@ -39,7 +40,8 @@ def paginate(rows: list[T], first: int, cursor: Callable[[T], str]) -> tuple[lis
 
 
 def path_of(info: strawberry.Info) -> str:
-    keys, node = [], info.path
+    keys: list[str] = []
+    node: Path | None = info.path
     while node is not None:
         keys.append(str(node.key))
         node = node.prev
@@ -60,6 +62,11 @@ def visible(info: strawberry.Info, group: ProfileGroup) -> CustomerView | None:
 class Money:
     amount_minor: int
     currency: str
+
+    @staticmethod
+    def of(amount_minor: int | None, currency: str | None) -> Money | None:
+        """An event's amount, if it has one (ingest stores the amount and its currency together)."""
+        return Money(amount_minor=amount_minor, currency=currency) if currency and amount_minor is not None else None
 
     @strawberry.field(description="Decimal string in the currency's major unit, e.g. '12.50'.")
     def amount(self) -> str:
@@ -114,11 +121,9 @@ class Event:
             type=view.type,
             occurred_at=view.occurred_at,
             utc_offset_minutes=view.utc_offset_minutes,
-            amount=Money(amount_minor=view.amount_minor, currency=view.currency) if view.currency else None,
-            base_amount=Money(amount_minor=view.base_amount_minor, currency=view.base_currency)
-            if view.base_currency
-            else None,
-            properties=view.properties,
+            amount=Money.of(view.amount_minor, view.currency),
+            base_amount=Money.of(view.base_amount_minor, view.base_currency),
+            properties=JSON(view.properties),
         )
 
 

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.auth.models import ApiKey
 from cdp.ids import utcnow
@@ -51,7 +51,7 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
     scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise AuthError("malformed Authorization header: expected 'Bearer <api key>'")
-    key = session.execute(select(ApiKey).where(ApiKey.key_hash == _hash(secret.strip()))).scalar_one_or_none()
+    key = session.execute(select(ApiKey).where(col(ApiKey.key_hash) == _hash(secret.strip()))).scalar_one_or_none()
     if key is None:
         raise AuthError("unknown API key")
     if key.revoked_at is not None:

@@ -163,9 +163,11 @@ def run(
 ) -> None:
     """Execute a verified request: export, erase, restrict, object or rectify."""
     try:
-        corrected = {"traits": _pairs(trait, "--set"), "identifiers": _pairs(identifier, "--identifier")}
+        traits, identifiers = _pairs(trait, "--set"), _pairs(identifier, "--identifier")
         store, access = _store(), AccessContext.operator(purpose)
-        outcome = store.run(lambda s: service.execute(s, store, access, request_id, **corrected))
+        outcome = store.run(
+            lambda s: service.execute(s, store, access, request_id, traits=traits, identifiers=identifiers)
+        )
         while not outcome.finished:  # an erasure's second step, once its first is committed
             outcome = store.run(lambda s: service.execute(s, store, access, request_id))
     except _ERRORS as exc:

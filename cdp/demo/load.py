@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from cdp.access.gate import AccessContext
 from cdp.auth.service import create_api_key
@@ -34,7 +36,8 @@ def load_demo(
         task = bar.add_task("demo", total=len(dataset.events))
         for start in range(0, len(dataset.events), BATCH_SIZE):
             batch = dataset.events[start : start + BATCH_SIZE]
-            outcomes = store.run(lambda s, b=batch: ingest(s, store, access, b), attempts=INGEST_ATTEMPTS)
+            work = partial(ingest, store=store, access=access, raw_events=batch)
+            outcomes = store.run(work, attempts=INGEST_ATTEMPTS)
             for outcome in outcomes:
                 statuses[outcome.status] += 1
                 sent = batch[outcome.index]
@@ -51,7 +54,7 @@ def load_demo(
                 source="import", notice_version="newsletter-2025", recorded_at=signed_up,
             )  # fmt: skip
         customers = session.execute(
-            select(func.count()).select_from(Profile).where(Profile.merged_into.is_(None))
+            select(func.count()).select_from(Profile).where(col(Profile.merged_into).is_(None))
         ).scalar_one()
         merges = session.execute(select(func.count()).select_from(MergeRecord)).scalar_one()
         reviews = session.execute(select(func.count()).select_from(ReviewItem)).scalar_one()

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
@@ -95,9 +95,11 @@ def get_request(session: Session, access: AccessContext, request_id: str, *, act
 
 def held_categories(session: Session, members: list[str]) -> list[str]:
     """The data categories of everything stored about these profiles."""
-    kinds = session.execute(select(Identity.kind).where(Identity.profile_id.in_(members)).distinct()).scalars()
-    trait_categories = session.execute(select(Trait.category).where(Trait.profile_id.in_(members)).distinct())
-    types = session.execute(select(Event.type).where(Event.profile_id.in_(members)).distinct()).scalars()
+    kinds = session.execute(
+        select(col(Identity.kind)).where(col(Identity.profile_id).in_(members)).distinct()
+    ).scalars()
+    trait_categories = session.execute(select(col(Trait.category)).where(col(Trait.profile_id).in_(members)).distinct())
+    types = session.execute(select(col(Event.type)).where(col(Event.profile_id).in_(members)).distinct()).scalars()
     found = {identifier_category(k) for k in kinds} | set(trait_categories.scalars())
     return sorted(found | {event_category(t) for t in types})
 

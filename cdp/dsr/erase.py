@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlmodel import Session
+from sqlalchemy import CursorResult, Result, delete, select, update
+from sqlmodel import Session, col
 
 from audit.models import AuditEntry
 from cdp.access.gate import AccessContext
@@ -50,7 +51,7 @@ def begin(session: Session, store: Store, access: AccessContext, request: DsrReq
     holds = _hold(session, store, members, request.id, policy)
     held_types = [t for h in policy.holds for t in h.event_types]
     erased = _delete_rows(session, members, held_types)
-    session.execute(update(Profile).where(Profile.id.in_(members)).values(status="erased"))
+    session.execute(update(Profile).where(col(Profile.id).in_(members)).values(status="erased"))
     summary = {
         "request_id": request.id,
         "profile_ids": sorted(members),
@@ -85,14 +86,16 @@ def finish(session: Session, store: Store, access: AccessContext, request: DsrRe
 
 
 def _suppress(session: Session, members: list[str], request_id: str) -> dict[str, int]:
-    rows = session.execute(select(Identity.kind, Identity.blind_index).where(Identity.profile_id.in_(members)))
+    rows = session.execute(
+        select(col(Identity.kind), col(Identity.blind_index)).where(col(Identity.profile_id).in_(members))
+    )
     fresh = {(kind, bytes(index)) for kind, index in rows}
     if fresh:
         known = {
             (kind, bytes(index))
             for kind, index in session.execute(
-                select(Suppression.kind, Suppression.blind_index).where(
-                    Suppression.blind_index.in_([index for _, index in fresh])
+                select(col(Suppression.kind), col(Suppression.blind_index)).where(
+                    col(Suppression.blind_index).in_([index for _, index in fresh])
                 )
             )
         }
@@ -108,8 +111,8 @@ def _hold(session: Session, store: Store, members: list[str], request_id: str, p
     if not held_types:
         return []
     rows = session.execute(
-        select(Event.id, Event.profile_id, Event.type, Event.properties_ct).where(
-            Event.profile_id.in_(members), Event.type.in_(held_types)
+        select(col(Event.id), col(Event.profile_id), col(Event.type), col(Event.properties_ct)).where(
+            col(Event.profile_id).in_(members), col(Event.type).in_(held_types)
         )
     ).all()
     keystore = store.keystore
@@ -132,11 +135,13 @@ def _hold(session: Session, store: Store, members: list[str], request_id: str, p
         session.execute(update(Event), updates)
     already = {
         (h.profile_id, h.event_type)
-        for h in session.execute(select(LegalHold).where(LegalHold.profile_id.in_(members))).scalars()
+        for h in session.execute(select(LegalHold).where(col(LegalHold.profile_id).in_(members))).scalars()
     }
     holds = []
     for (profile_id, event_type), count in sorted(counts.items()):
-        basis = policy.hold_for(event_type).basis  # type: ignore[union-attr] - held types come from the holds
+        hold = policy.hold_for(event_type)
+        assert hold is not None  # the rows were selected by the held types
+        basis = hold.basis
         if (profile_id, event_type) not in already:
             session.add(
                 LegalHold(profile_id=profile_id, request_id=request_id, event_type=event_type, rows=count, basis=basis)
@@ -163,23 +168,30 @@ def _is_held(store: Store, blob: bytes, owner: str) -> bool:
 def _delete_rows(session: Session, members: list[str], held_types: list[str]) -> dict[str, int]:
     """Delete everything personal of the group except held rows; returns counts per table."""
     statements = {
-        "identities": delete(Identity).where(Identity.profile_id.in_(members)),
-        "traits": delete(Trait).where(Trait.profile_id.in_(members)),
-        "events": delete(Event).where(Event.profile_id.in_(members), Event.type.not_in(held_types)),
+        "identities": delete(Identity).where(col(Identity.profile_id).in_(members)),
+        "traits": delete(Trait).where(col(Trait.profile_id).in_(members)),
+        "events": delete(Event).where(col(Event.profile_id).in_(members), col(Event.type).not_in(held_types)),
         "merge_records": delete(MergeRecord).where(
-            MergeRecord.survivor_id.in_(members) | MergeRecord.absorbed_id.in_(members)
+            col(MergeRecord.survivor_id).in_(members) | col(MergeRecord.absorbed_id).in_(members)
         ),
-        "consent_records": delete(ConsentRecord).where(ConsentRecord.profile_id.in_(members)),
+        "consent_records": delete(ConsentRecord).where(col(ConsentRecord.profile_id).in_(members)),
         "tokens_revoked": update(ApiKey)
-        .where(ApiKey.profile_id.in_(members), ApiKey.revoked_at.is_(None))
+        .where(col(ApiKey.profile_id).in_(members), col(ApiKey.revoked_at).is_(None))
         .values(revoked_at=utcnow()),
     }
-    return {name: session.execute(statement).rowcount for name, statement in statements.items()}
+    return {name: _rowcount(session.execute(statement)) for name, statement in statements.items()}
+
+
+def _rowcount(result: Result[Any]) -> int:
+    assert isinstance(result, CursorResult)  # what a DELETE or UPDATE returns
+    return result.rowcount
 
 
 def _audit_ids(session: Session, request_id: str) -> list[str]:
     return list(
         session.execute(
-            select(AuditEntry.id).where(AuditEntry.detail == f"dsr_request {request_id}").order_by(AuditEntry.seq)
+            select(col(AuditEntry.id))
+            .where(col(AuditEntry.detail) == f"dsr_request {request_id}")
+            .order_by(col(AuditEntry.seq))
         ).scalars()
     )

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 import consent
 from cdp.access.gate import AccessContext, policy_gate
@@ -148,17 +148,18 @@ def _merges(session: Session, members: list[str]) -> list[MergeRecord]:
     return list(
         session.execute(
             select(MergeRecord)
-            .where(MergeRecord.survivor_id.in_(members) | MergeRecord.absorbed_id.in_(members))
-            .order_by(MergeRecord.merged_at)
+            .where(col(MergeRecord.survivor_id).in_(members) | col(MergeRecord.absorbed_id).in_(members))
+            .order_by(col(MergeRecord.merged_at))
         ).scalars()
     )
 
 
 def _events(session: Session, store: Store, members: list[str]) -> list[dict[str, Any]]:
-    columns = (Event.id, Event.profile_id, Event.source, Event.source_event_id, Event.type, Event.occurred_at,
-               Event.utc_offset_minutes, Event.amount_minor, Event.currency, Event.properties_ct)  # fmt: skip
+    columns = [col(c) for c in (Event.id, Event.profile_id, Event.source, Event.source_event_id, Event.type,
+                                Event.occurred_at, Event.utc_offset_minutes, Event.amount_minor, Event.currency,
+                                Event.properties_ct)]  # fmt: skip
     rows = session.execute(
-        select(*columns).where(Event.profile_id.in_(members)).order_by(Event.occurred_at, Event.id)
+        select(*columns).where(col(Event.profile_id).in_(members)).order_by(col(Event.occurred_at), col(Event.id))
     ).mappings()
     return [
         {**{k: v for k, v in r.items() if k != "properties_ct"}, "category": event_category(r["type"]),
@@ -181,7 +182,7 @@ def _article_15(
              "consent": purpose.consent.get(jurisdiction, "opt_in")}
         )  # fmt: skip
     rules = retention_policy().rules
-    destinations = session.execute(select(Destination.name).where(Destination.active.is_(True))).scalars()
+    destinations = session.execute(select(col(Destination.name)).where(col(Destination.active).is_(True))).scalars()
     return {
         "purposes": purposes,
         "categories": categories,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, insert, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 import consent
 from cdp.access.gate import AccessContext, policy_gate
@@ -48,7 +49,9 @@ def _change_status(
     members = group.member_ids
     for category in held_categories(session, members):
         access.require(category, action="write")
-    session.execute(update(Profile).where(Profile.id.in_(members), Profile.status == before).values(status=after))
+    session.execute(
+        update(Profile).where(col(Profile.id).in_(members), col(Profile.status) == before).values(status=after)
+    )
     audit_dsr(session, access, request.id, operation, subject_ids=members, categories=[],
               document={"status": after})  # fmt: skip
     return members
@@ -85,7 +88,7 @@ def rectify(
     store: Store,
     access: AccessContext,
     request: DsrRequest,
-    traits: dict[str, Any],
+    traits: Mapping[str, Any],
     identifiers: dict[str, str],
 ) -> dict[str, Any]:
     """Replace traits and identifiers with corrected values. Old rows are deleted (not overwritten in place)
@@ -104,7 +107,7 @@ def rectify(
         access.require(category, action="write")
     now = utcnow()
     for name, value in traits.items():
-        session.execute(delete(Trait).where(Trait.profile_id.in_(members), Trait.name == name))
+        session.execute(delete(Trait).where(col(Trait.profile_id).in_(members), col(Trait.name) == name))
         if value is None:
             continue
         trait_id = new_id()
@@ -122,7 +125,7 @@ def rectify(
             raise DsrError(f"{ident.kind}: the corrected value belongs to another customer; a person must review")
         if rules()[ident.kind].limit > 1 and holder is not None:
             continue  # already held by this customer
-        session.execute(delete(Identity).where(Identity.profile_id.in_(members), Identity.kind == ident.kind))
+        session.execute(delete(Identity).where(col(Identity.profile_id).in_(members), col(Identity.kind) == ident.kind))
         row_id = new_id()
         session.execute(
             insert(Identity).values(

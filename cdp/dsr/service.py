@@ -8,12 +8,12 @@ Every function works in the caller's session and writes its audit entry there; t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.gate import AccessContext
 from cdp.dsr import deadlines, erase, export, rights
@@ -72,7 +72,7 @@ def create_request(
         raise DsrError(f"unknown request kind {kind!r}; expected one of {', '.join(KINDS)}")
     if external_ref is not None:
         existing = session.execute(
-            select(DsrRequest).where(DsrRequest.external_ref == external_ref)
+            select(DsrRequest).where(col(DsrRequest.external_ref) == external_ref)
         ).scalar_one_or_none()
         if existing is not None:
             return existing
@@ -181,9 +181,9 @@ def list_requests(
         raise DsrError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
     query = select(DsrRequest)
     if status:
-        query = query.where(DsrRequest.status == status)
+        query = query.where(col(DsrRequest.status) == status)
     if access.principal.profile_id is not None:
-        query = query.where(DsrRequest.profile_id.in_(load_group(session, access.principal.profile_id).member_ids))
+        query = query.where(col(DsrRequest.profile_id).in_(load_group(session, access.principal.profile_id).member_ids))
     else:
         require_staff(access, "read", "dsrRequests")
     if after:
@@ -191,9 +191,10 @@ def list_requests(
         if cursor is None:
             raise DsrError("invalid cursor: pass the id of the last request of the previous page")
         query = query.where(
-            (DsrRequest.due_on > cursor.due_on) | ((DsrRequest.due_on == cursor.due_on) & (DsrRequest.id > after))
+            (col(DsrRequest.due_on) > cursor.due_on)
+            | ((col(DsrRequest.due_on) == cursor.due_on) & (col(DsrRequest.id) > after))
         )
-    return list(session.execute(query.order_by(DsrRequest.due_on, DsrRequest.id).limit(first)).scalars())
+    return list(session.execute(query.order_by(col(DsrRequest.due_on), col(DsrRequest.id)).limit(first)).scalars())
 
 
 def load(session: Session, access: AccessContext, request_id: str) -> DsrRequest:
@@ -206,7 +207,7 @@ def execute(
     access: AccessContext,
     request_id: str,
     *,
-    traits: dict[str, object] | None = None,
+    traits: Mapping[str, object] | None = None,
     identifiers: dict[str, str] | None = None,
 ) -> Outcome:
     """Carry out a verified request (staff with the queue's write grant, or the subject on its own request).
@@ -245,11 +246,14 @@ SHOP_REDACTION_NOTE = (
 )
 
 
-def _close(session: Session, access: AccessContext, request: DsrRequest, **result: object) -> Outcome:
+def _close(
+    session: Session, access: AccessContext, request: DsrRequest, *, archive: bytes | None = None,
+    summary: dict | None = None,
+) -> Outcome:  # fmt: skip
     request.status, request.closed_at = "completed", utcnow()
     audit_dsr(session, access, request.id, "completed", subject_ids=_subjects(request), categories=[],
               document={"kind": request.kind})  # fmt: skip
-    return Outcome(request, **result)  # type: ignore[arg-type]
+    return Outcome(request, archive=archive, summary=summary)
 
 
 def lift_restriction(session: Session, access: AccessContext, request_id: str) -> Outcome:

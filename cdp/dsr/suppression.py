@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.dsr.models import Suppression
 from cdp.identity.resolve import NormalizedIdentifier
@@ -26,8 +26,8 @@ def suppressed(session: Session, identifiers: Iterable[NormalizedIdentifier]) ->
     found: set[tuple[str, bytes]] = set()
     for start in range(0, len(indexes), 500):
         rows = session.execute(  # both columns constrained, so the (kind, blind_index) index is used
-            select(Suppression.kind, Suppression.blind_index).where(
-                Suppression.kind.in_(kinds), Suppression.blind_index.in_(indexes[start : start + 500])
+            select(col(Suppression.kind), col(Suppression.blind_index)).where(
+                col(Suppression.kind).in_(kinds), col(Suppression.blind_index).in_(indexes[start : start + 500])
             )
         )
         found |= {(kind, bytes(bidx)) for kind, bidx in rows} & wanted

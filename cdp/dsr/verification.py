@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.gate import AccessContext
 from cdp.auth.service import create_api_key
@@ -62,7 +62,7 @@ def send_verification(session: Session, store: Store, request_id: str, settings:
         return False
     session.execute(
         update(DsrVerification)
-        .where(DsrVerification.request_id == request_id, DsrVerification.used_at.is_(None))
+        .where(col(DsrVerification.request_id) == request_id, col(DsrVerification.used_at).is_(None))
         .values(used_at=utcnow())
     )
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
@@ -98,8 +98,8 @@ def verify_code(session: Session, store: Store, access: AccessContext, request_i
     request = get_request(session, system_access(), request_id)
     verification = session.execute(
         select(DsrVerification)
-        .where(DsrVerification.request_id == request_id, DsrVerification.used_at.is_(None))
-        .order_by(DsrVerification.created_at.desc())
+        .where(col(DsrVerification.request_id) == request_id, col(DsrVerification.used_at).is_(None))
+        .order_by(col(DsrVerification.created_at).desc())
     ).scalar_one_or_none()
     if request.status != "received" or verification is None:
         raise DsrError("this request has no code waiting for verification")

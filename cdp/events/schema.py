@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from cdp.dictionary import dictionary
 
@@ -100,7 +101,7 @@ def parse_event(raw: object) -> IncomingEvent:
         raise InvalidEvent([_describe(err) for err in exc.errors(include_input=False, include_url=False)]) from None
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: ErrorDetails) -> str:
     where = ".".join(str(p) for p in err["loc"]) or "event"
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":

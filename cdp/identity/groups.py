@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.identity.models import Profile
 from cdp.identity.resolve import group_members, root_of
@@ -38,7 +38,9 @@ def load_groups(session: Session, roots: list[Profile]) -> list[ProfileGroup]:
     owner = {root.id: root.id for root in roots}
     frontier = list(owner)
     while frontier:
-        rows = session.execute(select(Profile.id, Profile.merged_into).where(Profile.merged_into.in_(frontier))).all()
+        rows = session.execute(
+            select(col(Profile.id), col(Profile.merged_into)).where(col(Profile.merged_into).in_(frontier))
+        ).all()
         frontier = []
         for child, parent in rows:
             owner[child] = owner[parent]

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.crypto.keystore import BlindIndexer, KeyStore
+from cdp.db import table_of
 from cdp.identity.models import Identity, MergeRecord, Profile, ReviewItem
 from cdp.identity.rules import InvalidIdentifier, is_blocked, normalize, rules
 from cdp.ids import new_id, utcnow
@@ -109,8 +110,8 @@ class BatchResolver:
         for chunk in _chunks(sorted({b for _, b in wanted})):
             # kind IN (...) AND blind_index IN (...) lets the (kind, blind_index) unique index serve the look-up
             rows = self.session.execute(
-                select(Identity.id, Identity.kind, Identity.blind_index, Identity.profile_id).where(
-                    Identity.kind.in_(kinds), Identity.blind_index.in_(chunk)
+                select(col(Identity.id), col(Identity.kind), col(Identity.blind_index), col(Identity.profile_id)).where(
+                    col(Identity.kind).in_(kinds), col(Identity.blind_index).in_(chunk)
                 )
             )
             for identity_id, kind, bidx, profile_id in rows:
@@ -125,7 +126,9 @@ class BatchResolver:
         while frontier:
             for chunk in _chunks(sorted(frontier)):
                 for pid, parent, created in self.session.execute(
-                    select(Profile.id, Profile.merged_into, Profile.created_at).where(Profile.id.in_(chunk))
+                    select(col(Profile.id), col(Profile.merged_into), col(Profile.created_at)).where(
+                        col(Profile.id).in_(chunk)
+                    )
                 ):
                     self.parent[pid], self.created_at[pid] = parent, created
             frontier = {p for p in (self.parent[f] for f in frontier) if p} - self.parent.keys()
@@ -137,7 +140,9 @@ class BatchResolver:
             found: set[str] = set()
             for chunk in _chunks(sorted(frontier)):
                 for pid, parent, created in self.session.execute(
-                    select(Profile.id, Profile.merged_into, Profile.created_at).where(Profile.merged_into.in_(chunk))
+                    select(col(Profile.id), col(Profile.merged_into), col(Profile.created_at)).where(
+                        col(Profile.merged_into).in_(chunk)
+                    )
                 ):
                     self.parent[pid], self.created_at[pid] = parent, created
                     owner[pid] = owner[parent]
@@ -150,7 +155,9 @@ class BatchResolver:
             self.held[root] = defaultdict(set)
         for chunk in _chunks(sorted(owner)):
             for profile_id, kind, bidx in self.session.execute(
-                select(Identity.profile_id, Identity.kind, Identity.blind_index).where(Identity.profile_id.in_(chunk))
+                select(col(Identity.profile_id), col(Identity.kind), col(Identity.blind_index)).where(
+                    col(Identity.profile_id).in_(chunk)
+                )
             ):
                 self.held[owner[profile_id]][kind].add(bytes(bidx))
 
@@ -313,27 +320,29 @@ class BatchResolver:
     def flush(self) -> None:
         """Write what was decided: profiles before the rows that reference them."""
         if self._profiles:
-            self.session.connection().execute(insert(Profile.__table__), self._profiles)
+            self.session.connection().execute(insert(table_of(Profile)), self._profiles)
         if self._identities:
-            self.session.connection().execute(insert(Identity.__table__), self._identities)
+            self.session.connection().execute(insert(table_of(Identity)), self._identities)
         if self._relinks:
             self.session.connection().execute(
-                update(Profile.__table__)
-                .where(Profile.__table__.c.id == bindparam("pid"))
+                update(table_of(Profile))
+                .where(table_of(Profile).c.id == bindparam("pid"))
                 .values(merged_into=bindparam("parent")),
                 self._relinks,
             )
         if self._merges:
-            self.session.connection().execute(insert(MergeRecord.__table__), self._merges)
+            self.session.connection().execute(insert(table_of(MergeRecord)), self._merges)
         if self._reviews:
-            self.session.connection().execute(insert(ReviewItem.__table__), self._reviews)
+            self.session.connection().execute(insert(table_of(ReviewItem)), self._reviews)
         self._profiles, self._identities, self._relinks, self._merges, self._reviews = [], [], [], [], []
 
 
 def holder_of(session: Session, ident: NormalizedIdentifier) -> str | None:
     """The profile holding this identifier (through its blind index; not necessarily a root), or None."""
     return session.execute(
-        select(Identity.profile_id).where(Identity.kind == ident.kind, Identity.blind_index == ident.blind_index)
+        select(col(Identity.profile_id)).where(
+            col(Identity.kind) == ident.kind, col(Identity.blind_index) == ident.blind_index
+        )
     ).scalar_one_or_none()
 
 
@@ -344,8 +353,8 @@ def holders_of(session: Session, identifiers: list[NormalizedIdentifier]) -> dic
     kinds = sorted({kind for kind, _ in wanted})
     for chunk in _chunks(sorted({index for _, index in wanted})):
         rows = session.execute(
-            select(Identity.kind, Identity.blind_index, Identity.profile_id).where(
-                Identity.kind.in_(kinds), Identity.blind_index.in_(chunk)
+            select(col(Identity.kind), col(Identity.blind_index), col(Identity.profile_id)).where(
+                col(Identity.kind).in_(kinds), col(Identity.blind_index).in_(chunk)
             )
         )
         found.update({(kind, bytes(index)): holder for kind, index, holder in rows if (kind, bytes(index)) in wanted})
@@ -355,7 +364,9 @@ def holders_of(session: Session, identifiers: list[NormalizedIdentifier]) -> dic
 def root_of(session: Session, profile_id: str) -> str:
     current = profile_id
     for _ in range(1000):
-        parent = session.execute(select(Profile.merged_into).where(Profile.id == current)).scalar_one_or_none()
+        parent = session.execute(
+            select(col(Profile.merged_into)).where(col(Profile.id) == current)
+        ).scalar_one_or_none()
         if parent is None:
             return current
         current = parent
@@ -366,7 +377,9 @@ def group_members(session: Session, root_id: str) -> list[str]:
     """The root and every profile merged into it, directly or through others."""
     members, frontier = [root_id], [root_id]
     while frontier:
-        frontier = list(session.execute(select(Profile.id).where(Profile.merged_into.in_(frontier))).scalars())
+        frontier = list(
+            session.execute(select(col(Profile.id)).where(col(Profile.merged_into).in_(frontier))).scalars()
+        )
         members.extend(frontier)
     return members
 
@@ -394,11 +407,11 @@ def unmerge(session: Session, absorbed_id: str) -> MergeRecord:
     """Undo the merge that absorbed this profile. Its rows never moved, so it comes back exactly as it was,
     together with everything that was linked to it (its own merged children) and recorded on it since."""
     record = session.execute(
-        select(MergeRecord).where(MergeRecord.absorbed_id == absorbed_id, MergeRecord.unmerged_at.is_(None))
+        select(MergeRecord).where(col(MergeRecord.absorbed_id) == absorbed_id, col(MergeRecord.unmerged_at).is_(None))
     ).scalar_one_or_none()
     if record is None:
         raise MergeError(f"profile {absorbed_id} is not merged into another profile")
-    session.execute(update(Profile).where(Profile.id == absorbed_id).values(merged_into=None))
+    session.execute(update(Profile).where(col(Profile.id) == absorbed_id).values(merged_into=None))
     record.unmerged_at = utcnow()
     session.add(record)
     return record

@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext, SubjectScopeError
 from cdp.categories import event_category, identifier_category
 from cdp.consents.service import apply_gpc
+from cdp.db import table_of
 from cdp.dsr.suppression import SUPPRESSED, suppressed
 from cdp.events.currency import MoneyError, to_minor
 from cdp.events.models import Event
@@ -283,8 +284,8 @@ def _existing_events(session: Session, batch: list[_Prepared]) -> dict[tuple[str
         # source IN (...) AND source_event_id IN (...) uses the (source, source_event_id) unique index, where a
         # row-value IN makes SQLite scan the table; pairs outside the batch are filtered out below.
         rows = session.execute(
-            select(Event.source, Event.source_event_id, Event.id, Event.profile_id).where(
-                Event.source.in_(sources), Event.source_event_id.in_(ids[start : start + 500])
+            select(col(Event.source), col(Event.source_event_id), col(Event.id), col(Event.profile_id)).where(
+                col(Event.source).in_(sources), col(Event.source_event_id).in_(ids[start : start + 500])
             )
         )
         found.update({(s, sid): (eid, pid) for s, sid, eid, pid in rows if (s, sid) in keys})
@@ -303,8 +304,8 @@ class _RowWriter:
         profile_ids = sorted(known)
         for start in range(0, len(profile_ids), 500):
             for trait_id, profile_id, name, updated_at in session.execute(
-                select(Trait.id, Trait.profile_id, Trait.name, Trait.updated_at).where(
-                    Trait.profile_id.in_(profile_ids[start : start + 500])
+                select(col(Trait.id), col(Trait.profile_id), col(Trait.name), col(Trait.updated_at)).where(
+                    col(Trait.profile_id).in_(profile_ids[start : start + 500])
                 )
             ):
                 self._traits[(profile_id, name)] = (trait_id, updated_at)
@@ -366,11 +367,11 @@ class _RowWriter:
 
     def flush(self) -> None:
         if self._events:
-            self.session.connection().execute(insert(Event.__table__), self._events)
+            self.session.connection().execute(insert(table_of(Event)), self._events)
         if self._new_traits:
-            self.session.connection().execute(insert(Trait.__table__), self._new_traits)
+            self.session.connection().execute(insert(table_of(Trait)), self._new_traits)
         if self._changed_traits:
-            table = Trait.__table__
+            table = table_of(Trait)
             self.session.connection().execute(
                 update(table)
                 .where(table.c.id == bindparam("trait_id"))

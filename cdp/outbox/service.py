@@ -14,7 +14,7 @@ import hmac
 import json
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.gate import AccessContext
 from cdp.outbox.models import Destination, OutboxDelivery
@@ -48,9 +48,9 @@ def enqueue_erasure(session: Session, request_id: str, profile_ids: list[str]) -
         {"type": "erasure", "request_id": request_id, "profile_ids": sorted(profile_ids)}, sort_keys=True
     )
     queued = []
-    for destination in session.execute(select(Destination).where(Destination.active.is_(True))).scalars():
+    for destination in session.execute(select(Destination).where(col(Destination.active).is_(True))).scalars():
         key = f"erasure:{request_id}:{destination.id}"
-        if session.execute(select(OutboxDelivery.id).where(OutboxDelivery.idempotency_key == key)).first():
+        if session.execute(select(col(OutboxDelivery.id)).where(col(OutboxDelivery.idempotency_key) == key)).first():
             continue
         session.add(OutboxDelivery(destination_id=destination.id, request_id=request_id, idempotency_key=key,
                                    payload=payload))  # fmt: skip
@@ -60,9 +60,14 @@ def enqueue_erasure(session: Session, request_id: str, profile_ids: list[str]) -
 
 def status_by_destination(session: Session, request_id: str) -> list[dict[str, object]]:
     rows = session.execute(
-        select(Destination.name, OutboxDelivery.status, OutboxDelivery.attempts, OutboxDelivery.last_error)
-        .join(Destination, Destination.id == OutboxDelivery.destination_id)
-        .where(OutboxDelivery.request_id == request_id)
+        select(
+            col(Destination.name),
+            col(OutboxDelivery.status),
+            col(OutboxDelivery.attempts),
+            col(OutboxDelivery.last_error),
+        )
+        .join(Destination, col(Destination.id) == col(OutboxDelivery.destination_id))
+        .where(col(OutboxDelivery.request_id) == request_id)
         .order_by(Destination.name)
     ).all()
     return [{"destination": n, "status": s, "attempts": a, "last_error": e} for n, s, a, e in rows]

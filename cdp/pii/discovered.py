@@ -16,9 +16,10 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, ForeignKey, String, UniqueConstraint, case, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from audit.models import UTCDateTime
+from cdp.db import table_of
 from cdp.ids import new_id, utcnow
 from cdp.pii.scanner import ScanFinding
 
@@ -98,7 +99,7 @@ def record_discoveries(session: Session, discoveries: Iterable[Discovery]) -> in
         }
         for (location, entity), (category, score, count) in sorted(merged.items())
     ]
-    table = DiscoveredField.__table__
+    table = table_of(DiscoveredField)
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = insert(table).values(rows)
     stmt = stmt.on_conflict_do_update(
@@ -132,7 +133,7 @@ def record_scan(session: Session, started_at: datetime, findings: list[ScanFindi
     session.flush()
     if findings:
         session.execute(
-            PiiScanFinding.__table__.insert(),
+            table_of(PiiScanFinding).insert(),
             [
                 {
                     "scan_id": scan.id,
@@ -151,11 +152,11 @@ def record_scan(session: Session, started_at: datetime, findings: list[ScanFindi
 
 def latest_scan(session: Session) -> PiiScan | None:
     return session.execute(
-        select(PiiScan).order_by(PiiScan.started_at.desc(), PiiScan.id.desc()).limit(1)
+        select(PiiScan).order_by(col(PiiScan.started_at).desc(), col(PiiScan.id).desc()).limit(1)
     ).scalar_one_or_none()
 
 
 def list_scan_findings(session: Session, scan_id: str, *, first: int, after: int = 0) -> list[PiiScanFinding]:
     """One scan's findings in scan order; `after` is the `seq` of the previous page's last finding."""
-    query = select(PiiScanFinding).where(PiiScanFinding.scan_id == scan_id, PiiScanFinding.seq > after)
-    return list(session.execute(query.order_by(PiiScanFinding.seq).limit(first)).scalars())
+    query = select(PiiScanFinding).where(col(PiiScanFinding.scan_id) == scan_id, col(PiiScanFinding.seq) > after)
+    return list(session.execute(query.order_by(col(PiiScanFinding.seq)).limit(first)).scalars())

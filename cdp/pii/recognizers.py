@@ -342,7 +342,8 @@ class RegionalPhoneRecognizer(PhoneRecognizer):
     ) -> list[RecognizerResult]:
         if not _PHONE_CANDIDATE.search(text):
             return []
-        results = super().analyze(text, entities, nlp_artifacts)
+        # presidio declares `nlp_artifacts: NlpArtifacts = None` (an implicit Optional) and accepts None
+        results = super().analyze(text, entities, nlp_artifacts)  # type: ignore[arg-type]
         for result in results:
             if text.startswith(("+", "00"), result.start):
                 result.score = self.INTERNATIONAL_SCORE
@@ -380,7 +381,9 @@ class CardRecognizer(CreditCardRecognizer):
             supported_language=supported_language,
         )
 
-    def validate_result(self, pattern_text: str) -> None:
+    # PatternRecognizer.validate_result returns bool | None (None: no verdict, keep the score); presidio's
+    # CreditCardRecognizer narrowed it to bool
+    def validate_result(self, pattern_text: str) -> None:  # type: ignore[override]
         return None
 
     def invalidate_result(self, pattern_text: str) -> bool:

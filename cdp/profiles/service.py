@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.gate import AccessContext
 from cdp.categories import event_category, event_types, identifier_category
@@ -125,10 +125,10 @@ def customers(session: Session, access: AccessContext, *, first: int, after: str
     own = access.principal.profile_id
     if own is not None:
         return [customer(session, access, own)] if after is None else []
-    query = select(Profile).where(Profile.merged_into.is_(None))
+    query = select(Profile).where(col(Profile.merged_into).is_(None))
     if after:
-        query = query.where(Profile.id > after)
-    return load_groups(session, list(session.execute(query.order_by(Profile.id).limit(first)).scalars()))
+        query = query.where(col(Profile.id) > after)
+    return load_groups(session, list(session.execute(query.order_by(col(Profile.id)).limit(first)).scalars()))
 
 
 def find_by_identifier(
@@ -172,8 +172,12 @@ def holdings(
     restriction — but the caller must be granted `action` on every category held."""
     access.check_subject(group.member_ids)
     members = group.member_ids
-    kinds = list(session.execute(select(Identity.kind).where(Identity.profile_id.in_(members)).distinct()).scalars())
-    categories = set(session.execute(select(Trait.category).where(Trait.profile_id.in_(members)).distinct()).scalars())
+    kinds = list(
+        session.execute(select(col(Identity.kind)).where(col(Identity.profile_id).in_(members)).distinct()).scalars()
+    )
+    categories = set(
+        session.execute(select(col(Trait.category)).where(col(Trait.profile_id).in_(members)).distinct()).scalars()
+    )
     for category in sorted(categories | {identifier_category(k) for k in kinds}):
         access.require(category, action=action)
     return _identities(session, store, members, kinds), _traits(session, store, members, lambda _: True)
@@ -184,8 +188,8 @@ def _identities(session: Session, store: Store, members: list[str], kinds: list[
         return []
     rows = session.execute(
         select(Identity)
-        .where(Identity.profile_id.in_(members), Identity.kind.in_(kinds))
-        .order_by(Identity.created_at, Identity.id)
+        .where(col(Identity.profile_id).in_(members), col(Identity.kind).in_(kinds))
+        .order_by(col(Identity.created_at), col(Identity.id))
     ).scalars()
     return [
         IdentityView(
@@ -205,7 +209,7 @@ def _traits(session: Session, store: Store, members: list[str], granted: Callabl
     if not members:
         return []
     rows = session.execute(
-        select(Trait).where(Trait.profile_id.in_(members)).order_by(Trait.updated_at, Trait.id)
+        select(Trait).where(col(Trait.profile_id).in_(members)).order_by(col(Trait.updated_at), col(Trait.id))
     ).scalars()
     return [
         TraitView(
@@ -244,11 +248,15 @@ def events(
         readable = [t for t in event_types() if access.allows(event_category(t))]
     if not readable:
         return []
-    query = select(Event).where(Event.profile_id.in_(view.group.member_ids), Event.type.in_(readable))
+    query = select(Event).where(col(Event.profile_id).in_(view.group.member_ids), col(Event.type).in_(readable))
     if after is not None:
         at, event_id = after
-        query = query.where((Event.occurred_at < at) | ((Event.occurred_at == at) & (Event.id < event_id)))
-    rows = list(session.execute(query.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(first)).scalars())
+        query = query.where(
+            (col(Event.occurred_at) < at) | ((col(Event.occurred_at) == at) & (col(Event.id) < event_id))
+        )
+    rows = list(
+        session.execute(query.order_by(col(Event.occurred_at).desc(), col(Event.id).desc()).limit(first)).scalars()
+    )
     raw_text = access.allows(dictionary().unredacted_free_text.category)
     erased = view.group.root.status == "erased"  # only rows under a legal hold are left, under their hold key
     result = []
@@ -296,7 +304,7 @@ def merge_records(session: Session, access: AccessContext, view: CustomerView) -
     return list(
         session.execute(
             select(MergeRecord)
-            .where(MergeRecord.survivor_id.in_(members) | MergeRecord.absorbed_id.in_(members))
-            .order_by(MergeRecord.merged_at)
+            .where(col(MergeRecord.survivor_id).in_(members) | col(MergeRecord.absorbed_id).in_(members))
+            .order_by(col(MergeRecord.merged_at))
         ).scalars()
     )

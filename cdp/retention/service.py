@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
 from sqlalchemy import delete, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
@@ -70,9 +70,9 @@ def run_retention(
         access.require(category, action="erase")
         cutoff = rule.cutoff(today)
         before = datetime.combine(cutoff, time.min, tzinfo=UTC)
-        expired = (Event.type.in_(types), Event.occurred_at < before)
+        expired = (col(Event.type).in_(types), col(Event.occurred_at) < before)
         count, profiles = session.execute(
-            select(func.count(), func.count(Event.profile_id.distinct())).where(*expired)
+            select(func.count(), func.count(col(Event.profile_id).distinct())).where(*expired)
         ).one()
         report.categories.append(CategoryReport(category, cutoff, count, profiles))
         if not dry_run and count:
@@ -85,10 +85,10 @@ def run_retention(
 def _delete_expired(session: Session, access: AccessContext, category: str, expired: tuple, why: str) -> set[str]:
     touched: set[str] = set()
     while True:
-        rows = session.execute(select(Event.id, Event.profile_id).where(*expired).limit(BATCH)).all()
+        rows = session.execute(select(col(Event.id), col(Event.profile_id)).where(*expired).limit(BATCH)).all()
         if not rows:
             return touched
-        session.execute(delete(Event).where(Event.id.in_([r.id for r in rows])))
+        session.execute(delete(Event).where(col(Event.id).in_([r.id for r in rows])))
         subjects = sorted({r.profile_id for r in rows})
         _audit(session, access, category, subjects, len(rows), why)
         touched |= set(subjects)
@@ -110,8 +110,12 @@ def _audit(session: Session, access: AccessContext, category: str, subjects: lis
 def _shred_empty_holds(session: Session, store: Store, profile_ids: set[str]) -> int:
     """Erased profiles whose last held row just expired: their hold keys have nothing left to open."""
     erased = set(
-        session.execute(select(Profile.id).where(Profile.id.in_(profile_ids), Profile.status == "erased")).scalars()
+        session.execute(
+            select(col(Profile.id)).where(col(Profile.id).in_(profile_ids), col(Profile.status) == "erased")
+        ).scalars()
     )
-    still_held = set(session.execute(select(Event.profile_id).where(Event.profile_id.in_(erased)).distinct()).scalars())
+    still_held = set(
+        session.execute(select(col(Event.profile_id)).where(col(Event.profile_id).in_(erased)).distinct()).scalars()
+    )
     empty = erased - still_held
     return store.keystore.shred([hold_key_owner(p) for p in empty]) if empty else 0

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import select
+from sqlmodel import col
 
 from cdp.ids import utcnow
 from cdp.outbox.models import Destination, OutboxDelivery
@@ -45,9 +46,9 @@ def deliver_due(
         with store.session() as session:
             due = session.execute(
                 select(OutboxDelivery, Destination)
-                .join(Destination, Destination.id == OutboxDelivery.destination_id)
-                .where(OutboxDelivery.status == "pending", OutboxDelivery.next_attempt_at <= now)
-                .order_by(OutboxDelivery.next_attempt_at)
+                .join(Destination, col(Destination.id) == col(OutboxDelivery.destination_id))
+                .where(col(OutboxDelivery.status) == "pending", col(OutboxDelivery.next_attempt_at) <= now)
+                .order_by(col(OutboxDelivery.next_attempt_at))
             ).all()
             for delivery, destination in due:
                 error = _post(client, destination, delivery)
