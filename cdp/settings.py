@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     env: str = "development"  # "production" turns off introspection and the GraphQL IDE
     base_currency: str = "USD"
     dek_cache_size: int = 10_000
+    # Longest string accepted anywhere in an event (ticket bodies, reviews, undeclared fields): PII analysis
+    # costs ~25 µs per character of number-dense text, so this bounds one value's analysis to about half a second.
+    max_text_chars: int = 20_000
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'cdp.db'}"

@@ -30,7 +30,10 @@ class Store:
         if require_current_schema:
             check_schema(engine)
         keystore = KeyStore(
-            make_engine(settings.resolved_keystore_url()), load_key_ring(settings), cache_size=settings.dek_cache_size
+            make_engine(settings.resolved_keystore_url()),
+            load_key_ring(settings),
+            cache_size=settings.dek_cache_size,
+            reload_ring=lambda: load_key_ring(settings),  # picks up `cdp keys rotate` while running
         )
         keystore.ensure_schema()
         return cls(settings, engine, keystore, keystore.blind_indexer(), RateTable.load())

@@ -6,6 +6,7 @@ import enum
 from datetime import datetime
 
 import strawberry
+from starlette.concurrency import run_in_threadpool
 from strawberry.scalars import JSON
 
 from cdp.api.context import RequestContext
@@ -125,9 +126,10 @@ class ProfileMutation:
         description="Ingest events in the documented format; each is stored, a duplicate, or "
         "rejected with reasons. Good events are stored even when others are rejected."
     )
-    def ingest_events(self, info: strawberry.Info, events: list[JSON]) -> list[IngestOutcome]:
+    async def ingest_events(self, info: strawberry.Info, events: list[JSON]) -> list[IngestOutcome]:
         ctx = _ctx(info)
-        outcomes = ingest(ctx.store, events, access=ctx.access)
+        # Off the event loop: PII analysis of a batch takes CPU time that must not stall other requests.
+        outcomes = await run_in_threadpool(ingest, ctx.store, events, access=ctx.access)
         if ctx.gpc:  # the browser that sent these events asks not to sell or share its user's data
             consents.apply_gpc(ctx.session, ctx.access, [o.profile_id for o in outcomes if o.status == "stored"])
             ctx.session.commit()
