@@ -252,7 +252,9 @@ class KeyStore:
         """Make a DEK for a new profile. It is queued; `flush()` must run before the data commits."""
         secret = secrets.token_bytes(32)
         key = DataKey(str(uuid.uuid4()), profile_id, AESGCM(secret))
-        self._queue().append({"id": key.id, "profile_id": profile_id, "secret": secret, "created_at": datetime.now(UTC)})
+        self._queue().append(
+            {"id": key.id, "profile_id": profile_id, "secret": secret, "created_at": datetime.now(UTC)}
+        )
         self._by_key_id.put(key.id, key)
         self._by_profile.put(profile_id, key)
         return key
