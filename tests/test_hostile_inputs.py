@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,17 +28,20 @@ import httpx
 import pytest
 import uvicorn
 from presidio_analyzer import RecognizerResult
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+import audit as audit_lib
 from cdp.api.app import create_app
 from cdp.auth.service import create_api_key
 from cdp.cli.main import app as cli
-from cdp.crypto.keystore import KeyStore, RetireRefused, data_key
+from cdp.crypto.keystore import KeyStore, RetireRefused, audit_checkpoint, data_key
 from cdp.crypto.keystore import metadata as keystore_metadata
 from cdp.crypto.master import MasterKeyError, MasterKeyRing, load_key_ring, parse_key_ring
-from cdp.db import make_engine
+from cdp.db import DatabaseRoleError, make_engine
 from cdp.dsr.models import DsrRequest
 from cdp.dsr.settings import get_dsr_settings
 from cdp.events.models import Event
@@ -607,3 +611,135 @@ def test_an_oversized_body_is_refused_before_it_is_read_whole(shopify: TestClien
     asyncio.run(create_app(store)(scope, receive, send))
     assert sent[0]["status"] == 413
     assert received * len(chunk) <= 1_000_000 + len(chunk)  # one chunk past the limit, never 300 MB
+
+
+# -- 4. The audit log's tail is anchored by signed checkpoints in the key store -----------------------------
+
+
+def _audited_batches(store: Store, n: int) -> None:
+    for i in range(n):  # one audit entry per batch
+        ingest_all(store, event({"email": f"anchored{i}@example.com"}))
+
+
+def _flat(output: str) -> str:
+    """CLI output with the console's line wrapping undone."""
+    return " ".join(output.split())
+
+
+def _delete_entries(store: Store, where: str) -> None:
+    """What the data database's owner can do: switch the append-only guard off and delete."""
+    with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER USER"))
+        conn.execute(text(f"DELETE FROM audit_entry WHERE {where}"))
+
+
+@pytest.mark.parametrize(("where", "reason"), [("seq > 3", "entry 5 missing (log ends at seq 3)"),
+                                               ("1 = 1", "entry 5 missing (log ends at seq 0)")])  # fmt: skip
+def test_a_deleted_tail_fails_cdp_audit_verify_without_a_hand_kept_anchor(
+    store: Store, cli_env: Settings, where: str, reason: str
+) -> None:
+    _audited_batches(store, 5)
+    _delete_entries(store, where)
+    result = runner.invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert f"anchor: {reason}: tail deleted" in _flat(result.output)
+
+
+def test_an_intact_log_verifies_and_names_its_checkpoint(store: Store, cli_env: Settings) -> None:
+    _audited_batches(store, 3)
+    result = runner.invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "ok: 3 entries verified" in result.output and "(entry 3)" in result.output
+
+
+def _checkpoint_rows(store: Store) -> list[tuple[int, str]]:
+    with store.keystore.engine.connect() as conn:
+        return [(r.seq, r.head_hash) for r in conn.execute(select(audit_checkpoint).order_by(audit_checkpoint.c.id))]
+
+
+def test_the_server_checkpoints_every_audited_commit_in_the_key_store(store: Store, live: str) -> None:
+    key = _admin_key(store)
+    _ingest_over_http(live, key, [event({"email": "served@example.com"})])
+    with store.session() as session:
+        head = audit_lib.head(session)
+    assert head is not None and _checkpoint_rows(store)[-1] == head
+    with store.engine.connect() as conn:  # the data database holds no checkpoint table
+        assert "audit_checkpoint" not in inspect(conn).get_table_names()
+
+
+def test_a_forged_checkpoint_is_refused(store: Store, cli_env: Settings) -> None:
+    _audited_batches(store, 3)
+    _delete_entries(store, "seq > 1")
+    with store.keystore.engine.begin() as conn:  # cover the cut with a checkpoint at seq 1: no valid signature
+        conn.execute(update(audit_checkpoint).values(seq=1, head_hash="0" * 64))
+    result = runner.invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 1 and "signature invalid, the key store was altered" in _flat(result.output)
+
+
+def test_a_rewritten_tail_is_never_checkpointed(
+    store: Store, cli_env: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Entries deleted and new ones appended at the same seqs: the next checkpoint refuses to extend them."""
+    _audited_batches(store, 4)
+    _delete_entries(store, "seq > 2")
+    _audited_batches(store, 3)  # appends seq 3..5 with other hashes; no new checkpoint may cover them
+    assert "audit log does not extend the newest checkpoint: entry 4: changed since it was checkpointed" in caplog.text
+    assert [seq for seq, _ in _checkpoint_rows(store)] == [1, 2, 3, 4]
+    result = runner.invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 1 and "entry 4: hash differs from the anchor" in _flat(result.output)
+
+
+@pytest.fixture
+def roles(settings: Settings) -> Iterator[tuple[str, str]]:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("roles are a PostgreSQL matter")
+    suffix = uuid.uuid4().hex[:8]
+    names = (f"cdp_owner_{suffix}", f"cdp_app_{suffix}", f"cdp_member_{suffix}")
+    yield names[0], names[1]
+    engine = make_engine(settings.database_url)
+    with engine.begin() as conn:
+        for name in names:
+            if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": name}).first():
+                conn.execute(text(f'REASSIGN OWNED BY "{name}" TO CURRENT_USER'))
+                conn.execute(text(f'DROP OWNED BY "{name}"'))
+                conn.execute(text(f'DROP ROLE "{name}"'))
+    engine.dispose()
+
+
+def _as(settings: Settings, role: str, **changes: Any) -> Settings:
+    url = make_url(settings.database_url).set(username=role).render_as_string(hide_password=False)
+    return settings.model_copy(update={"database_url": url, **changes})
+
+
+def test_production_refuses_a_superuser_and_the_audit_table_owner(
+    settings: Settings, cli_env: Settings, roles: tuple[str, str]
+) -> None:
+    owner, app_role = roles
+    created = runner.invoke(cli, ["db", "upgrade", "--create-roles", "--owner-role", owner, "--app-role", app_role])
+    assert created.exit_code == 0, created.output
+    with pytest.raises(DatabaseRoleError, match=r"role 'postgres', a superuser"):
+        Store.open(settings.model_copy(update={"env": "production"}))
+    member = owner.replace("owner", "member")
+    with make_engine(settings.database_url).begin() as conn:
+        conn.execute(text(f'CREATE ROLE "{member}" LOGIN IN ROLE "{owner}"'))
+    with pytest.raises(DatabaseRoleError, match=f"the owner of the audit table \\({owner}\\)"):
+        Store.open(_as(settings, member, env="production"))
+
+    app_store = Store.open(_as(settings, app_role, env="production"))  # the application role is accepted
+    try:
+        [outcome] = ingest_all(app_store, event({"email": "roles@example.com"}))
+        assert outcome.status == "stored"
+        for statement in (
+            "DELETE FROM audit_entry",
+            "ALTER TABLE audit_entry DISABLE TRIGGER USER",
+            "SET session_replication_role = replica",
+            "DROP TABLE audit_entry",
+        ):
+            with (
+                app_store.engine.connect() as conn,
+                pytest.raises(ProgrammingError, match="permission denied|must be owner"),
+            ):
+                conn.execute(text(statement))
+    finally:
+        app_store.close()

@@ -40,11 +40,26 @@ app.command("scan")(scan)
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(
+    create_roles: bool = typer.Option(
+        False, "--create-roles", help="PostgreSQL: give the tables to --owner-role and grant --app-role DML."
+    ),
+    owner_role: str = typer.Option("cdp_owner", help="Role that owns the tables (NOLOGIN)."),
+    app_role: str = typer.Option("cdp_app", help="Role the application connects as (LOGIN)."),
+) -> None:
     """Apply every pending migration to the data database (CDP_DATABASE_URL)."""
     url = get_settings().resolved_database_url()
     db.upgrade(url)
     console.print(f"schema at {db.head_revision()}")
+    if create_roles:
+        try:
+            db.create_roles(url, owner_role, app_role)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        console.print(
+            f"tables owned by {owner_role}; connect the application as {app_role} "
+            f"(set its password with ALTER ROLE {app_role} PASSWORD '...')"
+        )
 
 
 @keys_app.command("init")

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     DateTime,
@@ -77,6 +78,17 @@ kek_state = Table(
     metadata,
     Column("id", Integer, primary_key=True),  # always 1: the row every key write locks
     Column("current_version", Integer, nullable=False),
+)
+# Signed heads of the data database's audit log (see cdp.access.checkpoints): kept here, in the key store,
+# because the data database's owner must not be able to rewrite them.
+audit_checkpoint = Table(
+    "audit_checkpoint",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("at", String(40), nullable=False),  # ISO 8601 UTC, exactly as signed
+    Column("mac", String(64), nullable=False),
 )
 kek_retired = Table(
     "kek_retired",
