@@ -340,6 +340,16 @@ def test_a_process_behind_the_rotation_reloads_its_ring_before_writing(settings:
     assert _wrapped_versions(running) == [2]
 
 
+def test_a_key_wrapped_with_a_version_this_process_lacks_is_read_after_reloading(settings: Settings) -> None:
+    rotated = _keystore(settings, _ring(1, 2))
+    rotated.make_current()
+    made = rotated.new_data_key("11111111-1111-4111-8111-111111111111")
+    rotated.flush()
+    running = _keystore(settings, _ring(1), reload=_ring(1, 2))
+    assert running.key_by_id(made.id).profile_id == made.profile_id
+    assert running.ring.current_version == 2
+
+
 def test_retire_refuses_while_any_key_is_wrapped_with_the_version(settings: Settings) -> None:
     stale = _keystore(settings, _ring(1))  # CDP_MASTER_KEY without the new version: it cannot reload
     stale.new_data_key("11111111-1111-4111-8111-111111111111")
