@@ -273,7 +273,8 @@ def test_ordinary_source_event_ids_are_accepted(store: Store) -> None:
 
 
 def _start_together(url: str, ring: MasterKeyRing, workers: int) -> tuple[list[bytes], list[BaseException]]:
-    """`workers` threads, each with its own engine, initialise one key store at the same moment."""
+    """`workers` threads, each with its own engine, initialise one key store at the same moment; returns the
+    blind index each computes for one value (equal when they share the index key)."""
     barrier = threading.Barrier(workers)
     roots: list[bytes] = []
     errors: list[BaseException] = []
@@ -283,7 +284,7 @@ def _start_together(url: str, ring: MasterKeyRing, workers: int) -> tuple[list[b
         try:
             barrier.wait()
             keystore.ensure_schema()
-            roots.append(keystore.system_secret("blind-index"))
+            roots.append(keystore.blind_indexer().index("email", "same@example.com"))
         except BaseException as exc:  # collected and asserted by the caller
             errors.append(exc)
         finally:
