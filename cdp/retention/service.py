@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
-import audit
+from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
 from cdp.dictionary import dictionary
 from cdp.dsr.erase import hold_key_owner
@@ -95,17 +95,15 @@ def _delete_expired(store: Store, access: AccessContext, category: str, expired:
 
 
 def _audit(session: Session, access: AccessContext, category: str, subjects: list[str], rows: int, why: str) -> None:
-    audit.append(
+    audit_in(
         session,
-        actor=access.principal.key_id,
-        role=access.principal.role,
-        purpose=access.purpose,
+        access,
         operation="retention:delete",
-        document_hash=audit.hash_document(f"retention {category} {rows}"),
+        document=f"retention {category} {rows}",
         subject_ids=subjects,
         categories=[category],
         outcome="allowed",
-        detail=f"{rows} expired event(s): kept {why}"[:500],
+        detail=f"{rows} expired event(s): kept {why}",
     )
 
 
