@@ -35,6 +35,8 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 import audit as audit_lib
+from cdp.access.audit import audit_now
+from cdp.access.gate import AccessContext
 from cdp.api.app import create_app
 from cdp.auth.service import create_api_key
 from cdp.cli.main import app as cli
@@ -677,6 +679,25 @@ def test_the_server_checkpoints_every_audited_commit_in_the_key_store(store: Sto
     assert head is not None and _checkpoint_rows(store)[-1] == head
     with store.engine.connect() as conn:  # the data database holds no checkpoint table
         assert "audit_checkpoint" not in inspect(conn).get_table_names()
+
+
+def test_concurrent_audited_commits_end_checkpointed(store: Store) -> None:
+    """Commits never wait for another thread's checkpoint, yet the last checkpoint covers the last commit."""
+    access = AccessContext.operator("order_fulfillment")
+
+    def commits() -> None:
+        for _ in range(15):
+            audit_now(store, access, operation="test", document="concurrent", outcome="allowed")
+
+    threads = [threading.Thread(target=commits) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with store.session() as session:
+        head = audit_lib.head(session)
+    assert head is not None and head[0] == 90
+    assert _checkpoint_rows(store)[-1] == head
 
 
 def test_a_forged_checkpoint_is_refused(store: Store, cli_env: Settings) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import defaultdict
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, event, insert, select
@@ -26,8 +27,10 @@ from cdp.store import Store
 CHECKPOINT_KEY = "audit-checkpoint"
 KEEP = 1_000  # checkpoints kept; verification needs only the newest
 _log = logging.getLogger(__name__)
-_lock = threading.Lock()
-_last_written: dict[int, float] = {}  # id(key store) -> monotonic time of this process's last checkpoint
+# Per key store (by id): one writer at a time, the commits waiting for a checkpoint, and the last write's time.
+_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+_waiting: set[int] = set()
+_last_written: dict[int, float] = {}
 
 
 class CheckpointError(RuntimeError):
@@ -48,27 +51,31 @@ def newest(store: Store) -> Checkpoint | None:
 
 def write(store: Store) -> Checkpoint:
     """Checkpoint the current head, after verifying the entries since the newest checkpoint."""
-    with _lock:
-        previous = newest(store)
-        with store.session() as session:
-            result = audit.verify_since(session, previous.anchor if previous else None)
-            head = audit.head(session)
-        if not result.ok:
-            raise CheckpointError(f"audit log does not extend the newest checkpoint: {result.reason}")
-        now = datetime.now(UTC)
-        checkpoint = Checkpoint(*head, now) if head else audit.empty_checkpoint(now)
-        if previous is not None and previous.anchor == checkpoint.anchor:
-            return previous
-        mac = audit.sign(store.keystore.system_secret(CHECKPOINT_KEY), checkpoint)
-        with store.keystore.engine.begin() as conn:
-            new_id = conn.execute(
-                insert(audit_checkpoint).values(
-                    seq=checkpoint.seq, head_hash=checkpoint.head_hash, at=iso_utc(now), mac=mac
-                )
-            ).inserted_primary_key[0]
-            conn.execute(delete(audit_checkpoint).where(audit_checkpoint.c.id <= new_id - KEEP))
-        _last_written[id(store.keystore)] = time.monotonic()
-        return checkpoint
+    with _locks[id(store.keystore)]:
+        return _write(store)
+
+
+def _write(store: Store) -> Checkpoint:
+    previous = newest(store)
+    with store.session() as session:
+        head = audit.head(session)  # read first: the walk below then covers it, however far the log has grown
+        result = audit.verify_since(session, previous.anchor if previous else None)
+    if not result.ok:
+        raise CheckpointError(f"audit log does not extend the newest checkpoint: {result.reason}")
+    now = datetime.now(UTC)
+    checkpoint = Checkpoint(*head, now) if head else audit.empty_checkpoint(now)
+    if previous is not None and previous.anchor == checkpoint.anchor:
+        return previous
+    mac = audit.sign(store.keystore.system_secret(CHECKPOINT_KEY), checkpoint)
+    with store.keystore.engine.begin() as conn:
+        new_id = conn.execute(
+            insert(audit_checkpoint).values(
+                seq=checkpoint.seq, head_hash=checkpoint.head_hash, at=iso_utc(now), mac=mac
+            )
+        ).inserted_primary_key[0]
+        conn.execute(delete(audit_checkpoint).where(audit_checkpoint.c.id <= new_id - KEEP))
+    _last_written[id(store.keystore)] = time.monotonic()
+    return checkpoint
 
 
 def verify_log(store: Store) -> tuple[VerifyResult, Checkpoint | None]:
@@ -97,10 +104,21 @@ def checkpoint_after_commit(session: Session) -> None:
 def _after_commit(session: Session) -> None:
     session.info.pop("cdp_checkpoint_pending", None)
     store: Store = session.info["cdp_store"]
-    last = _last_written.get(id(store.keystore))
+    key = id(store.keystore)
+    last = _last_written.get(key)
     if last is not None and time.monotonic() - last < store.settings.audit_checkpoint_seconds:
         return
-    try:
-        write(store)
-    except Exception:  # the operation has committed; a failed checkpoint is reported, not raised into it
-        _log.exception("audit checkpoint not written; run `cdp audit verify`")
+    # A commit never waits for another's checkpoint: when one is being written, the writer writes once more
+    # after it (it reads the head again, which includes this commit).
+    _waiting.add(key)
+    while key in _waiting:
+        lock = _locks[key]
+        if not lock.acquire(blocking=False):
+            return  # the holder looks at _waiting again after releasing
+        try:
+            _waiting.discard(key)
+            _write(store)
+        except Exception:  # the operation has committed; a failed checkpoint is reported, not raised into it
+            _log.exception("audit checkpoint not written; run `cdp audit verify`")
+        finally:
+            lock.release()
