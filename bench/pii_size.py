@@ -17,6 +17,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,11 +68,11 @@ def main() -> None:
     base_per_k = None
     for size in sizes:
         text = (SENTENCE * (size // len(SENTENCE) + 1))[:size]
-        total = median_of(args.repeat, lambda text=text: analyzer.analyze(text))
+        total = median_of(args.repeat, partial(analyzer.analyze, text))
         results = engine.analyze(text=text, language=analyzer.LANGUAGE, score_threshold=0.5)
         findings = len(analyzer._resolve(text, results))
-        resolve = median_of(args.repeat, lambda text=text, results=results: analyzer._resolve(text, results))
-        old = median_of(args.repeat, lambda text=text, results=results: pairwise(text, results))
+        resolve = median_of(args.repeat, partial(analyzer._resolve, text, results))
+        old = median_of(args.repeat, partial(pairwise, text, results))
         per_k = total / size * 1000
         base_per_k = base_per_k or per_k
         print(f"{size:>7} {findings:>8} {total:>10.3f} {per_k * 1000:>11.1f} {per_k / base_per_k:>6.2f}"

@@ -81,8 +81,11 @@ def live(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
+    for _ in range(1000):
+        if server.started:
+            break
         time.sleep(0.01)
+    assert server.started, "uvicorn did not start"
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join()

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, event, insert, select
+from sqlalchemy import delete, event, func, insert, select
 from sqlmodel import Session
 
 import audit
@@ -68,12 +68,13 @@ def _write(store: Store) -> Checkpoint:
         return previous
     mac = audit.sign(store.keystore.system_secret(CHECKPOINT_KEY), checkpoint)
     with store.keystore.engine.begin() as conn:
-        new_id = conn.execute(
+        conn.execute(
             insert(audit_checkpoint).values(
                 seq=checkpoint.seq, head_hash=checkpoint.head_hash, at=iso_utc(now), mac=mac
             )
-        ).inserted_primary_key[0]
-        conn.execute(delete(audit_checkpoint).where(audit_checkpoint.c.id <= new_id - KEEP))
+        )
+        newest_id = select(func.max(audit_checkpoint.c.id)).scalar_subquery()
+        conn.execute(delete(audit_checkpoint).where(audit_checkpoint.c.id <= newest_id - KEEP))
     _last_written[id(store.keystore)] = time.monotonic()
     return checkpoint
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from cdp.access.gate import AccessContext
 from cdp.dsr import deadlines, erase, export, rights
@@ -80,15 +81,17 @@ def create_request(
             profile_id = holder_of(session, normalized[0])
         if dedupe_within is not None:
             same = select(DsrRequest).where(
-                DsrRequest.kind == kind,
-                DsrRequest.source == source,
-                DsrRequest.received_at >= utcnow() - dedupe_within,
+                col(DsrRequest.kind) == kind,
+                col(DsrRequest.source) == source,
+                col(DsrRequest.received_at) >= utcnow() - dedupe_within,
             )
             if subject_index is not None:
-                same = same.where(DsrRequest.subject_index == subject_index, DsrRequest.subject_kind == subject_kind)
+                same = same.where(
+                    col(DsrRequest.subject_index) == subject_index, col(DsrRequest.subject_kind) == subject_kind
+                )
             else:
-                same = same.where(DsrRequest.subject_index.is_(None), DsrRequest.shop_domain == shop_domain)
-            existing = session.execute(same.order_by(DsrRequest.received_at).limit(1)).scalar_one_or_none()
+                same = same.where(col(DsrRequest.subject_index).is_(None), col(DsrRequest.shop_domain) == shop_domain)
+            existing = session.execute(same.order_by(col(DsrRequest.received_at)).limit(1)).scalar_one_or_none()
             if existing is not None:
                 return existing
         if profile_id is not None:
