@@ -520,7 +520,13 @@ def test_the_same_customer_and_topic_under_a_new_webhook_id_is_one_request(shopi
     assert first.json()["request_id"] == replayed.json()["request_id"]
     other_topic = _deliver(shopify, "customers/data_request", DATA_REQUEST, webhook_id="wh-c")
     assert other_topic.json()["request_id"] != first.json()["request_id"]
-    assert sorted(_requests(store)) == [("access", "shopify:wh-c"), ("erasure", "shopify:wh-a")]
+    other_customer = {**REDACT, "customer": {"id": 191168, "email": "jane@example.com"}}
+    assert _deliver(shopify, "customers/redact", other_customer, webhook_id="wh-d").status_code == 200
+    assert sorted(_requests(store)) == [
+        ("access", "shopify:wh-c"),
+        ("erasure", "shopify:wh-a"),
+        ("erasure", "shopify:wh-d"),
+    ]
 
 
 @pytest.mark.parametrize(
