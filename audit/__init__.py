@@ -5,7 +5,8 @@ commits: the caller owns the transaction, so an operation and its audit entry co
 """
 
 from audit.canonical import GENESIS_HASH, compute_entry_hash, hash_document
-from audit.chain import AuditError, VerifyResult, append, head, verify, verify_jsonl
+from audit.chain import AuditError, VerifyResult, append, head, verify, verify_jsonl, verify_since
+from audit.checkpoint import Checkpoint, empty_checkpoint, is_authentic, sign
 from audit.guard import (
     POSTGRES_APPEND_ONLY_DOWNGRADE_SQL,
     POSTGRES_APPEND_ONLY_SQL,
@@ -20,14 +21,19 @@ __all__ = [
     "POSTGRES_APPEND_ONLY_SQL",
     "AuditEntry",
     "AuditError",
+    "Checkpoint",
     "VerifyResult",
     "append",
     "compute_entry_hash",
+    "empty_checkpoint",
     "export_jsonl",
     "hash_document",
     "head",
     "install_append_only_guard",
+    "is_authentic",
     "query",
+    "sign",
     "verify",
     "verify_jsonl",
+    "verify_since",
 ]

@@ -4,8 +4,9 @@ Each entry stores the hash of its predecessor (`prev_hash`, the genesis entry st
 hash over every other field including `seq` (see `audit.canonical`). Changing any field, deleting a row in
 the middle or swapping two rows' positions therefore breaks the chain at a nameable entry.
 
-What a chain alone cannot show: that entries were cut off the *end*. An operator who records `head()`
-somewhere else (a ticket, another system) can later pass it to `verify(..., anchor=...)` to close that gap.
+What a chain alone cannot show: that entries were cut off the *end*. `verify(..., anchor=...)` closes that
+gap given a head recorded elsewhere: a signed checkpoint (`audit.checkpoint`) or a hand-kept (seq, hash).
+`verify_since` checks only the entries after a trusted head, to extend a checkpoint cheaply.
 """
 
 from __future__ import annotations
@@ -121,13 +122,29 @@ def verify(
     """
     conn = source.connection() if isinstance(source, Session) else source
     rows = conn.execution_options(yield_per=batch_size).execute(select(*_VERIFY_COLUMNS).order_by(_T.seq))
-    # Indexes follow _VERIFY_COLUMNS: 0-10 the hashed scalars (2 = occurred_at), 11-12 the list texts.
-    checked = (
-        (r[0], hash_stored([r[0], r[1], r[2].isoformat(timespec="microseconds"), *r[3:11]], r[11], r[12]),
-         r[10], r[13])
-        for r in rows
-    )  # fmt: skip
-    return _check_chain(checked, anchor)
+    return _check_chain(_recomputed(rows), anchor)
+
+
+def verify_since(source: Session | Connection, start: tuple[int, str] | None, batch_size: int = 10_000) -> VerifyResult:
+    """Verify only the entries after `start`, a (seq, entry_hash) already trusted (None: from the beginning),
+    including that the entry at `start` still has that hash. `entries_checked` counts up to the head."""
+    conn = source.connection() if isinstance(source, Session) else source
+    after = 0 if start is None else start[0]
+    if start is not None:
+        stored = conn.execute(select(_T.entry_hash).where(_T.seq == after)).scalar_one_or_none()
+        if stored != start[1]:
+            what = "missing" if stored is None else "changed"
+            return VerifyResult(False, after - 1, after, f"entry {after}: {what} since it was checkpointed")
+    stmt = select(*_VERIFY_COLUMNS).where(_T.seq > after).order_by(_T.seq)
+    return _check_chain(_recomputed(conn.execution_options(yield_per=batch_size).execute(stmt)), None, start)
+
+
+def _recomputed(rows: Iterable) -> Iterator[tuple[int, str, str, str]]:
+    """(seq, recomputed hash, prev_hash, entry_hash) of `_VERIFY_COLUMNS` rows: indexes 0-10 are the hashed
+    scalars (2 = occurred_at), 11-12 the list texts."""
+    for r in rows:
+        scalars = [r[0], r[1], r[2].isoformat(timespec="microseconds"), *r[3:11]]
+        yield r[0], hash_stored(scalars, r[11], r[12]), r[10], r[13]
 
 
 def verify_jsonl(fp: IO[str], anchor: tuple[int, str] | None = None) -> VerifyResult:
@@ -139,9 +156,15 @@ def verify_jsonl(fp: IO[str], anchor: tuple[int, str] | None = None) -> VerifyRe
     )
 
 
-def _check_chain(entries: Iterator[tuple[int, str, str, str]], anchor: tuple[int, str] | None) -> VerifyResult:
-    """Check (seq, recomputed hash, stored prev_hash, stored entry_hash) tuples in order."""
-    expected, prev, anchor_hash = 1, GENESIS_HASH, None
+def _check_chain(
+    entries: Iterator[tuple[int, str, str, str]],
+    anchor: tuple[int, str] | None,
+    start: tuple[int, str] | None = None,
+) -> VerifyResult:
+    """Check (seq, recomputed hash, stored prev_hash, stored entry_hash) tuples in order, from the genesis or
+    from the entry after `start`."""
+    expected, prev = (1, GENESIS_HASH) if start is None else (start[0] + 1, start[1])
+    anchor_hash = None
     for seq, computed, prev_hash, entry_hash in entries:
         if seq != expected:
             reason = (

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, Table, create_engine, event, inspect
+from sqlalchemy import Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
@@ -74,3 +75,63 @@ def check_schema(engine: Engine) -> None:
             f"database schema is at revision {current or 'none (empty database)'}, this version needs {head}: "
             "run `cdp db upgrade`"
         )
+
+
+class DatabaseRoleError(RuntimeError):
+    """The process connects to PostgreSQL as a role that could rewrite the audit log."""
+
+
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def check_database_role(engine: Engine) -> None:
+    """In production on PostgreSQL, refuse a superuser or a role that owns `audit_entry` (or is a member of
+    its owner): either could disable the append-only trigger or drop the table."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        user, superuser = conn.execute(
+            text("SELECT rolname, rolsuper FROM pg_roles WHERE rolname = current_user")
+        ).one()
+        owner = conn.execute(
+            text("SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'audit_entry'")
+        ).scalar_one_or_none()
+        owns = (
+            owner is not None and conn.execute(text("SELECT pg_has_role(:owner, 'MEMBER')"), {"owner": owner}).scalar()
+        )
+    if superuser or owns:
+        what = "a superuser" if superuser else f"the owner of the audit table ({owner})"
+        raise DatabaseRoleError(
+            f"refusing to run in production as PostgreSQL role {user!r}, {what}: connect as the application role "
+            "made by `cdp db upgrade --create-roles`"
+        )
+
+
+def create_roles(url: str, owner_role: str, app_role: str) -> None:
+    """Make `owner_role` (NOLOGIN) own every table and `app_role` (LOGIN, no password yet) the role the app
+    connects as: plain DML, but only SELECT and INSERT on the audit log and SELECT on alembic_version.
+
+    Idempotent; run it (as a superuser) after every upgrade, so that new tables change hands too."""
+    for role in (owner_role, app_role):
+        if not _ROLE_NAME.fullmatch(role):
+            raise ValueError("role names must be lower-case letters, digits and underscores")
+    if owner_role == app_role:
+        raise ValueError("the owner role and the application role must differ")
+    engine = make_engine(url)
+    if engine.dialect.name != "postgresql":
+        raise ValueError("--create-roles is for PostgreSQL; SQLite has no roles")
+    owner, app = f'"{owner_role}"', f'"{app_role}"'
+    with engine.begin() as conn:
+        for role, login in ((owner_role, "NOLOGIN"), (app_role, "LOGIN")):
+            if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first() is None:
+                conn.execute(text(f'CREATE ROLE "{role}" {login}'))
+        conn.execute(text(f"GRANT USAGE, CREATE ON SCHEMA public TO {owner}"))
+        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+        for table in tables:
+            conn.execute(text(f'ALTER TABLE public."{table}" OWNER TO {owner}'))
+        conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {app}"))
+        conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {app}"))
+        conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {app}"))
+        conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry, alembic_version FROM {app}"))
+        conn.execute(text(f"REVOKE INSERT ON alembic_version FROM {app}"))
+    engine.dispose()

@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     env: str = "development"  # "production" turns off introspection and the GraphQL IDE
     base_currency: str = "USD"
     dek_cache_size: int = 10_000
+    # Longest string accepted anywhere in an event (ticket bodies, reviews, undeclared fields): PII analysis
+    # costs ~25 µs per character of number-dense text, so this bounds one value's analysis to about half a second.
+    max_text_chars: int = 20_000
+    # A signed audit checkpoint is written after an audited commit at most this often (0: after every one).
+    # Entries after the newest checkpoint are not yet protected against being cut off the log's end.
+    audit_checkpoint_seconds: float = 0.0
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'cdp.db'}"

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from cdp.crypto.keystore import BlindIndexer, KeyStore
 from cdp.crypto.master import load_key_ring
-from cdp.db import check_schema, make_engine
+from cdp.db import check_database_role, check_schema, make_engine
 from cdp.events.currency import RateTable
 from cdp.settings import Settings, get_settings
 
@@ -35,14 +35,20 @@ class Store:
         engine = make_engine(settings.resolved_database_url())
         if require_current_schema:
             check_schema(engine)
+        if settings.production:
+            check_database_role(engine)
         keystore = KeyStore(
-            make_engine(settings.resolved_keystore_url()), load_key_ring(settings), cache_size=settings.dek_cache_size
+            make_engine(settings.resolved_keystore_url()),
+            load_key_ring(settings),
+            cache_size=settings.dek_cache_size,
+            reload_ring=lambda: load_key_ring(settings),  # picks up `cdp keys rotate` while running
         )
         keystore.ensure_schema()
         return cls(settings, engine, keystore, keystore.blind_indexer(), RateTable.load())
 
     def session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+        # The store rides along so that what happens after a commit (audit checkpoints) can reach the key store.
+        return Session(self.engine, expire_on_commit=False, info={"cdp_store": self})
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

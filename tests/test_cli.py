@@ -52,8 +52,12 @@ def test_keys_init_rotate_keep_data_readable(key_file_env: Settings) -> None:
     [outcome] = ingest_all(store, event({"email": "rotate@example.com"}, traits={"city": "Porto"}))
     store.close()
     rotated = runner.invoke(app, ["keys", "rotate"])
-    assert rotated.exit_code == 0 and "under master key version 2" in rotated.output
-    assert set(load_key_ring(key_file_env).keys) == {2}  # the retired version is gone from the file
+    # the profile's data key, the blind-index key and the audit checkpoint key
+    assert rotated.exit_code == 0 and "master key version 2 is current; rewrapped 3 keys" in rotated.output
+    assert set(load_key_ring(key_file_env).keys) == {1, 2}  # phase 1 keeps the old version for running processes
+    retired = runner.invoke(app, ["keys", "retire", "1"])
+    assert retired.exit_code == 0, retired.output
+    assert set(load_key_ring(key_file_env).keys) == {2}  # phase 2: the retired version is gone from the file
 
     reopened = Store.open(key_file_env)
     with reopened.session() as s:

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -36,7 +37,8 @@ def _post(client: TestClient, topic: str, payload: dict, *, webhook_id: str = "w
           signature: str | None = None):  # fmt: skip
     body = json.dumps(payload).encode()
     digest = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-    headers = {"X-Shopify-Topic": topic, "X-Shopify-Webhook-Id": webhook_id, "Content-Type": "application/json"}
+    headers = {"X-Shopify-Topic": topic, "X-Shopify-Webhook-Id": webhook_id, "Content-Type": "application/json",
+               "X-Shopify-Triggered-At": datetime.now(UTC).isoformat()}  # fmt: skip
     if signature != "":
         headers["X-Shopify-Hmac-Sha256"] = signature or digest
     return client.post("/webhooks/shopify", content=body, headers=headers)

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 import audit
 from audit.models import AuditEntry
+from cdp.access.checkpoints import checkpoint_after_commit
 from cdp.access.gate import AccessContext
 from cdp.store import Store
 
@@ -29,7 +30,8 @@ def audit_in(
     categories: Iterable[str] = (),
     detail: str = "",
 ) -> AuditEntry:
-    """Append an entry inside the caller's transaction."""
+    """Append an entry inside the caller's transaction; the head is checkpointed once it commits."""
+    checkpoint_after_commit(session)
     return audit.append(
         session,
         actor=access.principal.key_id,

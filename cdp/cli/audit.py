@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 import audit
+from cdp.access import checkpoints
 from cdp.cli.common import console, open_store
 
 audit_app = typer.Typer(help="The hash-chained audit log.")
@@ -16,9 +17,10 @@ audit_app = typer.Typer(help="The hash-chained audit log.")
 
 @audit_app.command("verify")
 def verify(
-    anchor: str | None = typer.Option(None, help="SEQ:HASH recorded earlier; also detects a deleted tail."),
+    anchor: str | None = typer.Option(None, help="SEQ:HASH recorded elsewhere, checked as well as the checkpoint."),
 ) -> None:
-    """Recompute the hash chain; exit 1 naming the first broken entry."""
+    """Recompute the hash chain and compare it with the newest signed checkpoint (kept in the key store);
+    exit 1 naming the first broken entry or the missing tail. Writes a new checkpoint when intact."""
     expected = None
     if anchor:
         seq, _, digest = anchor.partition(":")
@@ -27,15 +29,19 @@ def verify(
             raise typer.Exit(2)
         expected = (int(seq), digest)
     store = open_store()
-    with store.session() as session:
-        result = audit.verify(session, anchor=expected)
-        head = audit.head(session)
+    result, checkpoint = checkpoints.verify_log(store)
+    if result.ok and expected is not None:
+        with store.session() as session:
+            result = audit.verify(session, anchor=expected)
     if not result.ok:
-        console.print(f"[red]BROKEN[/red] at entry {result.first_broken_seq}: {result.reason}")
+        where = "" if result.first_broken_seq is None else f" at entry {result.first_broken_seq}"
+        console.print(f"[red]BROKEN[/red]{where}: {result.reason}")
         raise typer.Exit(1)
     console.print(f"ok: {result.entries_checked} entries verified")
-    if head:
-        console.print(f"head (record it as --anchor next time): {head[0]}:{head[1]}")
+    if checkpoint is None:
+        console.print("no earlier checkpoint: the tail is protected from now on")
+    else:
+        console.print(f"matches the checkpoint of {checkpoint.at.isoformat()} (entry {checkpoint.seq})")
 
 
 @audit_app.command("export")

@@ -21,5 +21,5 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def open_store(settings: Settings | None = None) -> Store:
     try:
         return Store.open(settings)
-    except (db.SchemaOutdated, MasterKeyError) as exc:
+    except (db.SchemaOutdated, db.DatabaseRoleError, MasterKeyError) as exc:
         raise fail(str(exc)) from None

@@ -100,6 +100,8 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, object]]:
                 yield number, json.loads(text)
             except json.JSONDecodeError as exc:
                 yield number, LineError(number, [f"malformed JSON: {exc.msg} at column {exc.colno}"])
+            except RecursionError:
+                yield number, LineError(number, ["malformed JSON: nested too deeply"])
 
 
 def _csv_records(path: Path, source: str) -> Iterator[tuple[int, object]]:

@@ -21,9 +21,9 @@ from cdp.cli.audit import audit_app
 from cdp.cli.common import console, fail, open_store
 from cdp.cli.dsr import dsr_app, retention_app
 from cdp.cli.scan import scan
-from cdp.crypto.keystore import KeyStore
-from cdp.crypto.master import MasterKeyError, init_key_file, load_key_ring, write_key_file
-from cdp.settings import get_settings
+from cdp.crypto.keystore import KeyStore, RetireRefused
+from cdp.crypto.master import MasterKeyError, MasterKeyRing, init_key_file, load_key_ring, write_key_file
+from cdp.settings import Settings, get_settings
 from cdp.store import Store
 
 app = typer.Typer(help="cdp: privacy-first customer data platform", no_args_is_help=True)
@@ -40,11 +40,26 @@ app.command("scan")(scan)
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(
+    create_roles: bool = typer.Option(
+        False, "--create-roles", help="PostgreSQL: give the tables to --owner-role and grant --app-role DML."
+    ),
+    owner_role: str = typer.Option("cdp_owner", help="Role that owns the tables (NOLOGIN)."),
+    app_role: str = typer.Option("cdp_app", help="Role the application connects as (LOGIN)."),
+) -> None:
     """Apply every pending migration to the data database (CDP_DATABASE_URL)."""
     url = get_settings().resolved_database_url()
     db.upgrade(url)
     console.print(f"schema at {db.head_revision()}")
+    if create_roles:
+        try:
+            db.create_roles(url, owner_role, app_role)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        console.print(
+            f"tables owned by {owner_role}; connect the application as {app_role} "
+            f"(set its password with ALTER ROLE {app_role} PASSWORD '...')"
+        )
 
 
 @keys_app.command("init")
@@ -62,28 +77,66 @@ def keys_init() -> None:
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
-    """Rewrap every data key under a new master key version. Data is not rewritten; no downtime.
+    """Phase 1: make a new master key version current, then rewrap every data key under it.
 
-    With a key file, a new version is added to it, keys are rewrapped, then retired versions are removed.
-    With CDP_MASTER_KEY, put the new key first as a higher version (v2:...,v1:...) before running this.
+    With a key file, the new version is added to it; running processes load it before they write their next
+    key. With CDP_MASTER_KEY, put the new key in first as a higher version (v2:...,v1:...) and restart the
+    processes. Older versions stay until `cdp keys retire`. Data is not rewritten; no downtime.
     """
     settings = get_settings()
-    try:
-        ring = load_key_ring(settings)
-    except MasterKeyError as exc:
-        raise fail(str(exc)) from None
+    ring = _key_ring(settings)
     key_file = None if settings.master_key else settings.resolved_master_key_file()
     if key_file is not None:
         ring = ring.with_new_version()
         write_key_file(key_file, ring)
-    from cdp.db import make_engine
-
-    keystore = KeyStore(make_engine(settings.resolved_keystore_url()), ring)
-    keystore.ensure_schema()
+    keystore = _keystore(settings, ring)
+    try:
+        version = keystore.make_current()
+    except MasterKeyError as exc:
+        raise fail(str(exc)) from None
     count = keystore.rewrap_all()
-    if key_file is not None:
-        write_key_file(key_file, ring.only(keystore.versions_in_use() | {ring.current_version}))
-    console.print(f"rewrapped {count} keys under master key version {ring.current_version}")
+    console.print(f"master key version {version} is current; rewrapped {count} keys under it")
+    older = sorted(v for v in ring.keys if v < version)
+    if older:
+        console.print(f"retire the old version(s) with `cdp keys retire {older[-1]}` (refused while still in use)")
+
+
+@keys_app.command("rewrap")
+def keys_rewrap() -> None:
+    """Rewrap every key that is not under the current master key version (e.g. before `cdp keys retire`)."""
+    settings = get_settings()
+    count = _keystore(settings, _key_ring(settings)).rewrap_all()
+    console.print(f"rewrapped {count} keys")
+
+
+@keys_app.command("retire")
+def keys_retire(version: int = typer.Argument(..., help="The old master key version to take out of use.")) -> None:
+    """Phase 2: retire an old master key version; refused while any key is still wrapped with it.
+
+    With a key file, the version is then removed from it. With CDP_MASTER_KEY, remove it there yourself.
+    """
+    settings = get_settings()
+    ring = _key_ring(settings)
+    try:
+        _keystore(settings, ring).retire(version)
+    except RetireRefused as exc:
+        raise fail(str(exc)) from None
+    if not settings.master_key and version in ring.keys:
+        write_key_file(settings.resolved_master_key_file(), ring.only(set(ring.keys) - {version}))
+    console.print(f"master key version {version} retired")
+
+
+def _key_ring(settings: Settings) -> MasterKeyRing:
+    try:
+        return load_key_ring(settings)
+    except MasterKeyError as exc:
+        raise fail(str(exc)) from None
+
+
+def _keystore(settings: Settings, ring: MasterKeyRing) -> KeyStore:
+    keystore = KeyStore(db.make_engine(settings.resolved_keystore_url()), ring)
+    keystore.ensure_schema()
+    return keystore
 
 
 @apikey_app.command("create")

@@ -3,8 +3,14 @@
 Kept apart from the data database so a backup of the data never carries the keys that open it. Erasure
 is crypto-shredding: deleting a profile's DEK rows makes every ciphertext of it unreadable, in every backup.
 
-Its schema is two small tables created on first use (`ensure_schema`), versioned by `keystore_meta`;
-the data database's schema is managed by alembic.
+Its schema is a few small tables created on first use (`ensure_schema`, safe when several processes start
+together), versioned by `keystore_meta`; the data database's schema is managed by alembic.
+
+Master key rotation runs in two phases that running processes honour (`cdp keys rotate`, `cdp keys retire`):
+`kek_state` names the current master key version and `kek_retired` the versions taken out of use. Keys are
+wrapped when they are written (`flush`), under a lock on `kek_state`: a process whose ring is behind the
+current version reloads its ring first, and no process can write a key under a retired version. `retire`
+takes the same lock exclusively and refuses while any key is still wrapped with the version.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,7 +31,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import (
+    BigInteger,
     Column,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -33,14 +42,16 @@ from sqlalchemy import (
     String,
     Table,
     delete,
+    func,
     insert,
     select,
+    text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cdp.crypto.cipher import DecryptionError, associated_data, key_id_of, open_sealed, seal
-from cdp.crypto.master import MasterKeyRing
+from cdp.crypto.master import MasterKeyError, MasterKeyRing
 
 KEYSTORE_SCHEMA_VERSION = 1
 metadata = MetaData()
@@ -62,8 +73,38 @@ system_key = Table(
     Column("wrapped", LargeBinary, nullable=False),
 )
 keystore_meta = Table("keystore_meta", metadata, Column("schema_version", Integer, primary_key=True))
+kek_state = Table(
+    "kek_state",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1: the row every key write locks
+    Column("current_version", Integer, nullable=False),
+)
+# Signed heads of the data database's audit log (see cdp.access.checkpoints): kept here, in the key store,
+# because the data database's owner must not be able to rewrite them.
+audit_checkpoint = Table(
+    "audit_checkpoint",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("at", String(40), nullable=False),  # ISO 8601 UTC, exactly as signed
+    Column("mac", String(64), nullable=False),
+)
+kek_retired = Table(
+    "kek_retired",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("retired_at", DateTime(timezone=True), nullable=False),
+)
 
 BLIND_INDEX_KEY = "blind-index"
+# Arbitrary constant naming "key store schema creation" among PostgreSQL advisory locks (ASCII "cdpkeys").
+_PG_SCHEMA_LOCK_KEY = 0x63_6470_6B65_7973
+_SCHEMA_ATTEMPTS = 5
+
+
+class RetireRefused(RuntimeError):
+    """A master key version cannot be retired yet; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -119,45 +160,137 @@ class _TtlLru:
 
 
 class KeyStore:
-    def __init__(self, engine: Engine, ring: MasterKeyRing, cache_size: int = 10_000, ttl_seconds: float = 60.0):
+    def __init__(
+        self,
+        engine: Engine,
+        ring: MasterKeyRing,
+        cache_size: int = 10_000,
+        ttl_seconds: float = 60.0,
+        reload_ring: Callable[[], MasterKeyRing] | None = None,
+    ):
+        """`reload_ring` reads the ring again (from the key file) when another process has rotated it."""
         self.engine = engine
         self.ring = ring
+        self._reload_ring = reload_ring
         self._by_key_id = _TtlLru(cache_size, ttl_seconds)
         self._by_profile = _TtlLru(cache_size, ttl_seconds)
         # Keys made but not yet written, per thread: one thread's rollback must never discard another's.
         self._pending = threading.local()
-        self._index_key: bytes | None = None
+        self._system_secrets: dict[str, bytes] = {}
 
     def ensure_schema(self) -> None:
-        metadata.create_all(self.engine)
+        """Create the tables and their first rows; safe when several processes start on an empty key store."""
+        for attempt in range(_SCHEMA_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":  # concurrent CREATE TABLEs collide in pg_type
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK_KEY})
+                    metadata.create_all(conn)
+                    if conn.execute(select(keystore_meta.c.schema_version)).first() is None:
+                        conn.execute(insert(keystore_meta).values(schema_version=KEYSTORE_SCHEMA_VERSION))
+                    if conn.execute(select(kek_state.c.id)).first() is None:
+                        conn.execute(insert(kek_state).values(id=1, current_version=self.ring.current_version))
+                return
+            except DBAPIError:  # SQLite: another process created a table or row between our check and write
+                if attempt == _SCHEMA_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    # -- master key versions ---------------------------------------------------------------------
+    def _lock_versions(self, conn: Connection, *, exclusive: bool) -> tuple[int, set[int]]:
+        """Lock `kek_state` (shared for key writes, exclusive to change versions) and read the current and
+        retired versions. SQLite has one writer at a time: a no-op write takes its lock before the read."""
+        if conn.dialect.name == "sqlite":
+            conn.execute(update(kek_state).values(current_version=kek_state.c.current_version))
+            current = conn.execute(select(kek_state.c.current_version)).scalar_one()
+        else:
+            lock = select(kek_state.c.current_version).with_for_update(read=not exclusive)
+            current = conn.execute(lock).scalar_one()
+        return current, set(conn.execute(select(kek_retired.c.version)).scalars())
+
+    def _ring_for_writing(self, conn: Connection) -> MasterKeyRing:
+        """The ring to wrap new keys with, reloaded when another process rotated; never a retired version."""
+        current, retired = self._lock_versions(conn, exclusive=False)
+        if self.ring.current_version < current and self._reload_ring is not None:
+            self.ring = self._reload_ring()
+        if self.ring.current_version in retired:
+            raise MasterKeyError(
+                f"master key version {self.ring.current_version} is retired; this process needs version "
+                f"{current}: add it to CDP_MASTER_KEY (or the key file) and restart"
+            )
+        return self.ring
+
+    def _unwrap_key(self, version: int, name: str, wrapped: bytes) -> bytes:
+        """Unwrap, reloading the ring once when the version is newer than this process knows."""
+        if version not in self.ring.keys and self._reload_ring is not None:
+            self.ring = self._reload_ring()
+        return _unwrap(self.ring.key(version), name, wrapped)
+
+    def make_current(self) -> int:
+        """Phase 1 of rotation: record this ring's newest version as current for every process."""
         with self.engine.begin() as conn:
-            if conn.execute(select(keystore_meta.c.schema_version)).first() is None:
-                conn.execute(insert(keystore_meta).values(schema_version=KEYSTORE_SCHEMA_VERSION))
+            current, retired = self._lock_versions(conn, exclusive=True)
+            version = self.ring.current_version
+            if version < current or version in retired:
+                raise MasterKeyError(f"master key version {version} is older than the current {current} or retired")
+            conn.execute(update(kek_state).values(current_version=version))
+        return version
+
+    def retire(self, version: int) -> None:
+        """Phase 2: take `version` out of use. Refused while it is current or any key is wrapped with it."""
+        with self.engine.begin() as conn:
+            current, retired = self._lock_versions(conn, exclusive=True)
+            if version in retired:
+                return
+            if version >= current:
+                raise RetireRefused(f"version {version} is not older than the current version {current}: rotate first")
+            used = sum(
+                conn.execute(select(func.count()).select_from(table).where(table.c.kek_version == version)).scalar_one()
+                for table in (data_key, system_key)
+            )
+            if used:
+                raise RetireRefused(
+                    f"{used} keys are still wrapped with version {version} (a process wrote them before it saw "
+                    f"version {current}): run `cdp keys rewrap`, then retire again"
+                )
+            conn.execute(insert(kek_retired).values(version=version, retired_at=datetime.now(UTC)))
+
+    def retired_versions(self) -> set[int]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(kek_retired.c.version)).scalars())
 
     # -- data keys -------------------------------------------------------------------------------
     def new_data_key(self, profile_id: str) -> DataKey:
         """Make a DEK for a new profile. It is queued; `flush()` must run before the data commits."""
         secret = secrets.token_bytes(32)
         key = DataKey(str(uuid.uuid4()), profile_id, AESGCM(secret))
-        version = self.ring.current_version
-        row = {
-            "id": key.id,
-            "profile_id": profile_id,
-            "kek_version": version,
-            "wrapped": _wrap(self.ring.current, key.id, secret),
-            "created_at": datetime.now(UTC),
-        }
-        self._queue().append(row)
+        self._queue().append(
+            {"id": key.id, "profile_id": profile_id, "secret": secret, "created_at": datetime.now(UTC)}
+        )
         self._by_key_id.put(key.id, key)
         self._by_profile.put(profile_id, key)
         return key
 
     def flush(self) -> None:
-        """Persist queued keys. Called before the data transaction commits: keys never lag data."""
+        """Wrap and persist queued keys. Called before the data transaction commits: keys never lag data.
+
+        Wrapped here, under the version lock, not when made: a rotation in between must not leave a key
+        wrapped with a version that is about to be retired."""
         rows, self._pending.rows = self._queue(), []
         if rows:
             with self.engine.begin() as conn:
-                conn.execute(insert(data_key), rows)
+                ring = self._ring_for_writing(conn)
+                wrapped = [
+                    {
+                        "id": r["id"],
+                        "profile_id": r["profile_id"],
+                        "kek_version": ring.current_version,
+                        "wrapped": _wrap(ring.current, r["id"], r["secret"]),
+                        "created_at": r["created_at"],
+                    }
+                    for r in rows
+                ]
+                conn.execute(insert(data_key), wrapped)
 
     def _queue(self) -> list[dict]:
         if not hasattr(self._pending, "rows"):
@@ -196,7 +329,7 @@ class KeyStore:
         return self._load(row)
 
     def _load(self, row) -> DataKey:  # noqa: ANN001 - a Row of data_key
-        secret = _unwrap(self.ring.key(row.kek_version), row.id, row.wrapped)
+        secret = self._unwrap_key(row.kek_version, row.id, row.wrapped)
         key = DataKey(row.id, row.profile_id, AESGCM(secret))
         self._by_key_id.put(key.id, key)
         return key
@@ -221,32 +354,35 @@ class KeyStore:
             raise DecryptionError("ciphertext belongs to another profile")
         return open_sealed(key.aead, blob, associated_data(table, column, row_id, profile_id)).decode()
 
-    # -- blind index -----------------------------------------------------------------------------
-    def _blind_index_root(self) -> bytes:
-        if self._index_key is None:
+    # -- system keys ---------------------------------------------------------------------------
+    def system_secret(self, name: str) -> bytes:
+        """A named 32-byte secret shared by every process (the blind-index root, the audit checkpoint key),
+        made on first use and wrapped like data keys."""
+        secret = self._system_secrets.get(name)
+        if secret is None:
             try:
-                self._index_key = self._load_or_create_index_key()
+                secret = self._load_or_create_system_secret(name)
             except IntegrityError:  # another process created it first: use theirs
-                self._index_key = self._load_or_create_index_key()
-        return self._index_key
+                secret = self._load_or_create_system_secret(name)
+            self._system_secrets[name] = secret
+        return secret
 
-    def _load_or_create_index_key(self) -> bytes:
+    def _load_or_create_system_secret(self, name: str) -> bytes:
         with self.engine.begin() as conn:
-            row = conn.execute(select(system_key).where(system_key.c.name == BLIND_INDEX_KEY)).first()
+            row = conn.execute(select(system_key).where(system_key.c.name == name)).first()
             if row is not None:
-                return _unwrap(self.ring.key(row.kek_version), BLIND_INDEX_KEY, row.wrapped)
+                return self._unwrap_key(row.kek_version, name, row.wrapped)
+            ring = self._ring_for_writing(conn)
             secret = secrets.token_bytes(32)
             conn.execute(
                 insert(system_key).values(
-                    name=BLIND_INDEX_KEY,
-                    kek_version=self.ring.current_version,
-                    wrapped=_wrap(self.ring.current, BLIND_INDEX_KEY, secret),
+                    name=name, kek_version=ring.current_version, wrapped=_wrap(ring.current, name, secret)
                 )
             )
             return secret
 
     def blind_indexer(self) -> BlindIndexer:
-        return BlindIndexer(self._blind_index_root())
+        return BlindIndexer(self.system_secret(BLIND_INDEX_KEY))
 
     # -- rotation --------------------------------------------------------------------------------
     def rewrap_all(self, batch_size: int = 1000) -> int:

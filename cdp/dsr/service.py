@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -64,9 +64,12 @@ def create_request(
     received_at: datetime | None = None,
     external_ref: str | None = None,
     shop_domain: str | None = None,
+    dedupe_within: timedelta | None = None,
 ) -> DsrRequest:
     """Record a request. The answer is the same whether or not anyone holds the identifier (no probing
-    who is a customer). Idempotent on `external_ref` (a webhook delivered twice is one request)."""
+    who is a customer). Idempotent on `external_ref` (a webhook delivered twice is one request), and with
+    `dedupe_within` on (kind, source, subject or shop) over that window (the same request re-sent under a
+    new delivery id is still one request)."""
     require_dsr_purpose(access)
     if kind not in KINDS:
         raise DsrError(f"unknown request kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -84,6 +87,21 @@ def create_request(
             continue
         subject_kind, subject_index = normalized[0].kind, normalized[0].blind_index
         profile_id = holder_of(session, normalized[0])
+    if dedupe_within is not None:
+        same = select(DsrRequest).where(
+            col(DsrRequest.kind) == kind,
+            col(DsrRequest.source) == source,
+            col(DsrRequest.received_at) >= utcnow() - dedupe_within,
+        )
+        if subject_index is not None:
+            same = same.where(
+                col(DsrRequest.subject_index) == subject_index, col(DsrRequest.subject_kind) == subject_kind
+            )
+        else:
+            same = same.where(col(DsrRequest.subject_index).is_(None), col(DsrRequest.shop_domain) == shop_domain)
+        existing = session.execute(same.order_by(col(DsrRequest.received_at)).limit(1)).scalar_one_or_none()
+        if existing is not None:
+            return existing
     if profile_id is not None:
         profile_id = root_of(session, profile_id)
         access.check_subject(load_group(session, profile_id).member_ids, action="write")

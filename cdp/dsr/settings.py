@@ -18,7 +18,9 @@ class DsrSettings(BaseSettings):
     smtp_password: str = ""
     verification_ttl_minutes: int = 30
     verification_max_attempts: int = 5
-    shopify_api_secret: str = ""
+    shopify_api_secret: str = ""  # unset: the Shopify webhook refuses every request (503)
+    # Deliveries triggered longer ago are refused (replays); the same customer and topic within it is one request.
+    shopify_replay_window_seconds: int = 3600
 
 
 @lru_cache(maxsize=1)

@@ -55,7 +55,7 @@ class RateTable:
 
     def per_usd(self, currency: str, on: date) -> Decimal:
         if currency not in self.rates:
-            raise MoneyError(f"unknown currency {currency!r}: not in the rates table")
+            raise MoneyError("unknown currency: not in the rates table")
         dates, values = self.rates[currency]
         i = bisect.bisect_right(dates, on) - 1
         return values[max(i, 0)]

@@ -9,12 +9,18 @@ import re
 from datetime import date
 from typing import Any
 
+import phonenumbers
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from cdp.dictionary import dictionary
+from cdp.settings import get_settings
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# An email address anywhere in a value (source_event_id is stored in plaintext, so it must not carry one).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# Deeper JSON than any real event needs; bounded so that recursive walks over it cannot exhaust the stack.
+MAX_NESTING = 32
 
 
 class InvalidEvent(ValueError):
@@ -53,6 +59,18 @@ class IncomingEvent(BaseModel):
             raise ValueError(f"unknown event type; expected one of {', '.join(types)}")
         return value
 
+    @field_validator("source_event_id")
+    @classmethod
+    def _not_personal(cls, value: str) -> str:
+        """Refused, not hashed: the id is stored in plaintext for idempotency, and a hash of an address is
+        still a pseudonym of its owner. Bare digit runs stay allowed: they are how order ids look."""
+        if _EMAIL.search(value) or phonenumbers.PhoneNumberMatcher(value, None).has_next():
+            raise ValueError(
+                "looks like personal data (an email address or an international phone number); "
+                "use the source system's own event id"
+            )
+        return value
+
     @field_validator("country")
     @classmethod
     def _upper(cls, value: str | None) -> str | None:
@@ -62,21 +80,21 @@ class IncomingEvent(BaseModel):
     @classmethod
     def _identifier_kinds(cls, value: dict[str, str]) -> dict[str, str]:
         kinds = dictionary().identifiers
-        unknown = sorted(set(value) - set(kinds))
+        unknown = sorted(_key(k) for k in set(value) - set(kinds))
         if unknown:
-            raise ValueError(f"unknown identifier kind(s) {unknown}; expected {', '.join(kinds)}")
+            raise ValueError(f"unknown identifier kind(s) {', '.join(unknown)}; expected {', '.join(kinds)}")
         return value
 
     @field_validator("traits")
     @classmethod
     def _trait_names(cls, value: dict[str, Any]) -> dict[str, Any]:
-        bad = sorted(k for k in value if not _NAME.match(k))
+        bad = sum(1 for k in value if not _NAME.match(k))
         if bad:
-            raise ValueError(f"trait names must be snake_case identifiers: {bad}")
+            raise ValueError(f"trait names must be snake_case identifiers ({bad} are not)")
         nested = sorted(k for k, v in value.items() if not isinstance(v, str | int | float | bool | None))
         if nested:
             raise ValueError(
-                f"trait(s) {nested} must be a string, number, boolean or null "
+                f"trait(s) {', '.join(nested)} must be a string, number, boolean or null "
                 "(flatten objects, e.g. address -> address_line1, city, postal_code)"
             )
         if "birthday" in value and value["birthday"] is not None:
@@ -95,10 +113,37 @@ class IncomingEvent(BaseModel):
 def parse_event(raw: object) -> IncomingEvent:
     if not isinstance(raw, dict):
         raise InvalidEvent([f"event: expected a JSON object, got {type(raw).__name__}"])
+    problems = _size_problems(raw, get_settings().max_text_chars)
+    if problems:
+        raise InvalidEvent(problems)
     try:
         return IncomingEvent.model_validate(raw)
     except ValidationError as exc:
         raise InvalidEvent([_describe(err) for err in exc.errors(include_input=False, include_url=False)]) from None
+
+
+def _size_problems(raw: dict[str, Any], max_chars: int) -> list[str]:
+    """Strings longer than `max_chars` and nesting deeper than MAX_NESTING, by path; checked before anything
+    else looks at the event (without recursion, so any depth is safe to check)."""
+    problems: list[str] = []
+    todo: list[tuple[str, object, int]] = [(str(k), v, 1) for k, v in raw.items()]
+    while todo and len(problems) < 10:
+        path, value, depth = todo.pop()
+        if isinstance(value, str) and len(value) > max_chars:
+            problems.append(f"{path}: text longer than {max_chars} characters (the limit CDP_MAX_TEXT_CHARS)")
+        elif isinstance(value, dict | list) and depth >= MAX_NESTING:
+            problems.append(f"{path}: nested deeper than {MAX_NESTING} levels")
+        elif isinstance(value, dict):
+            todo.extend((f"{path}.{_key(k)}", v, depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            todo.extend((f"{path}.{i}", v, depth + 1) for i, v in enumerate(value))
+    return sorted(problems)
+
+
+def _key(name: object) -> str:
+    """A JSON key in an error path, unless it could itself be personal data ({"anna@example.com": ...})."""
+    text = str(name)
+    return text if _NAME.match(text) else "<key>"
 
 
 def _describe(err: ErrorDetails) -> str:

@@ -42,7 +42,7 @@ def normalize(kind: str, value: object, country: str | None = None) -> str:
     """The canonical form used for blind indexing: equal identifiers normalize equal."""
     known = rules()
     if kind not in known:
-        raise InvalidIdentifier(f"unknown identifier kind {kind!r}; expected one of {', '.join(sorted(known))}")
+        raise InvalidIdentifier(f"identifiers: unknown identifier kind; expected one of {', '.join(sorted(known))}")
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise InvalidIdentifier(f"{kind}: expected a string, got {type(value).__name__}")
     text = str(value).strip()

@@ -218,7 +218,7 @@ def _money(store: Store, event: IncomingEvent) -> tuple[int, str, int]:
         raise InvalidEvent([f"properties: a {event.type} needs 'total' and 'currency'"])
     currency = str(props["currency"]).upper()
     if not store.rates.knows(currency):
-        raise InvalidEvent([f"properties.currency: unknown currency {currency!r} (ISO-4217 code in the rates table)"])
+        raise InvalidEvent(["properties.currency: unknown currency (expected an ISO-4217 code in the rates table)"])
     try:
         amount = to_minor(props["total"], currency)
     except MoneyError as exc:

@@ -15,6 +15,7 @@ needed and a mixed-language ticket is handled in one pass.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import threading
@@ -179,16 +180,34 @@ def _worth_analyzing(text: str, engine: AnalyzerEngine) -> bool:
 
 
 def _resolve(text: str, results: list[RecognizerResult]) -> list[Finding]:
-    """Drop findings inside machine identifiers; of overlapping spans keep the best, once."""
+    """Drop findings inside machine identifiers; of overlapping spans keep the best, once.
+
+    O(n log n) in the findings: candidates are visited best first and each is checked against its two
+    neighbours among the spans kept so far (kept spans never overlap, so sorted by start they are also sorted
+    by end). Checking every kept span instead made a 300 KB ticket take a minute.
+    """
     if not results:
         return []
-    technical = [m.span() for m in _TECHNICAL.finditer(text)]
+    technical = [m.span() for m in _TECHNICAL.finditer(text)]  # non-overlapping, in text order
+    technical_starts = [s for s, _ in technical]
     ranked = sorted(
-        (r for r in results if not any(s <= r.start and r.end <= e for s, e in technical)),
+        (r for r in results if not _inside(technical, technical_starts, r.start, r.end)),
         key=lambda r: (-(r.end - r.start), _RANK.get(r.entity_type, len(_RANK)), -r.score),
     )
-    kept: list[RecognizerResult] = []
+    starts: list[int] = []  # starts of the kept spans, sorted
+    kept: list[RecognizerResult] = []  # in the same order as `starts`
     for result in ranked:
-        if all(result.end <= k.start or k.end <= result.start for k in kept):
-            kept.append(result)
-    return [Finding(r.entity_type, r.start, r.end, round(r.score, 3)) for r in sorted(kept, key=lambda r: r.start)]
+        i = bisect.bisect_right(starts, result.start)
+        if i > 0 and kept[i - 1].end > result.start:
+            continue
+        if i < len(kept) and kept[i].start < result.end:
+            continue
+        starts.insert(i, result.start)
+        kept.insert(i, result)
+    return [Finding(r.entity_type, r.start, r.end, round(r.score, 3)) for r in kept]
+
+
+def _inside(spans: list[tuple[int, int]], starts: list[int], start: int, end: int) -> bool:
+    """Is [start, end) within one of `spans` (non-overlapping, sorted, `starts` their starts)?"""
+    i = bisect.bisect_right(starts, start) - 1
+    return i >= 0 and end <= spans[i][1]
