@@ -1,5 +1,5 @@
-"""A GraphQL client for tests: runs the named operations of graphql/operations/*.graphql against the real
-ASGI app (authentication, purpose header, gate, hardening and all)."""
+"""A GraphQL client for tests: runs the trusted documents of graphql/operations (one operation per file) against
+the real ASGI app (authentication, purpose header, gate, hardening and all)."""
 
 from __future__ import annotations
 
@@ -10,23 +10,23 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from cdp.api.app import create_app
+from cdp.api.trusted import TrustedDocument, read_documents
 from cdp.auth.service import create_api_key
 from cdp.store import Store
-from graphql import OperationDefinitionNode, parse
 
 OPERATIONS_DIR = Path(__file__).resolve().parent.parent / "graphql" / "operations"
 
 
 @lru_cache(maxsize=1)
+def documents() -> dict[str, TrustedDocument]:
+    """Operation name -> its trusted document (file, declared role and purpose, printed body)."""
+    return {d.name: d for d in read_documents(OPERATIONS_DIR)}
+
+
+@lru_cache(maxsize=1)
 def operations() -> dict[str, str]:
-    """Operation name -> the text of the file that defines it (a document may hold several operations)."""
-    found: dict[str, str] = {}
-    for path in sorted(OPERATIONS_DIR.glob("*.graphql")):
-        text = path.read_text()
-        for definition in parse(text).definitions:
-            if isinstance(definition, OperationDefinitionNode) and definition.name:
-                found[definition.name.value] = text
-    return found
+    """Operation name -> the text of the file that defines it."""
+    return {name: (OPERATIONS_DIR / d.file).read_text() for name, d in documents().items()}
 
 
 class GraphQLClient:

@@ -23,3 +23,16 @@ def open_store(settings: Settings | None = None) -> Store:
         return Store.open(settings)
     except (db.SchemaOutdated, MasterKeyError) as exc:
         raise fail(str(exc)) from None
+
+
+def configure_logging() -> None:
+    """For `cdp serve`: the access log and the mail outbox's lines on stderr, one per line, at INFO."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    for name in ("cdp", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.INFO)

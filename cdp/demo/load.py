@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import func, select
 
 from cdp.access.gate import AccessContext
-from cdp.auth.service import create_api_key
+from cdp.auth.service import demo_admin_key
 from cdp.consents.service import record_consent
 from cdp.demo.generate import generate_demo
 from cdp.identity.models import MergeRecord, Profile, ReviewItem
@@ -24,7 +24,8 @@ BATCH_SIZE = 500
 def load_demo(
     store: Store, *, people: int, seed: int, access: AccessContext, console: Console | None = None
 ) -> dict[str, Any]:
-    """Load the demo dataset; returns what was loaded (counts only, never values) and a new admin API key."""
+    """Load the demo dataset; returns what was loaded (counts only, never values) and the demo admin API key
+    (the same one on every run while it is valid)."""
     dataset = generate_demo(seed=seed, people=people)
     statuses: Counter[str] = Counter()
     rejected: list[str] = []
@@ -54,7 +55,7 @@ def load_demo(
         ).scalar_one()
         merges = session.execute(select(func.count()).select_from(MergeRecord)).scalar_one()
         reviews = session.execute(select(func.count()).select_from(ReviewItem)).scalar_one()
-        key, secret = create_api_key(session, name="demo admin", role="admin")
+        secret = demo_admin_key(session, store.settings.data_dir / "demo-admin.key")
         session.commit()
     summary = dataset.summary()
     return {
