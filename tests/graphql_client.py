@@ -3,13 +3,21 @@ the real ASGI app (authentication, purpose header, gate, hardening and all)."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
 from starlette.testclient import TestClient
 
 from cdp.api.app import create_app
+from cdp.api.settings import ApiSettings
 from cdp.api.trusted import TrustedDocument, read_documents
 from cdp.auth.service import create_api_key
 from cdp.store import Store
@@ -61,3 +69,24 @@ class GraphQLClient:
         response = self.post({"query": query, "variables": variables or {}}, key=key, purpose=purpose)
         assert response.status_code == 200, response.text
         return response.json()
+
+
+@contextmanager
+def live_server(store: Store, settings: ApiSettings | None = None) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, in a thread; yields the /graphql URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(store, settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
