@@ -44,7 +44,6 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     NamedTypeNode,
-    NullValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
@@ -80,9 +79,8 @@ class PageSizeRule(ValidationRule):
         if definition is None or parent is None or PAGE_ARGUMENT not in definition.args:
             return
         value = _page_argument(node)
-        if isinstance(value, IntValueNode | NullValueNode):
-            first = int(value.value) if isinstance(value, IntValueNode) else None
-            error = page_size_error(parent.name, node.name.value, first, node)
+        if isinstance(value, IntValueNode):  # a null literal is refused by graphql-core's own rules
+            error = page_size_error(parent.name, node.name.value, int(value.value), node)
             if error is not None:
                 self.report_error(error)
 

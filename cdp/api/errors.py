@@ -16,8 +16,9 @@ from policies.errors import AccessDenied
 logger = logging.getLogger("cdp.api.errors")
 
 UNEXPECTED = "Unexpected error."
-# Errors whose messages are written for the caller; anything else is masked.
-_READABLE = (AccessDenied, ValueError, LookupError, PermissionError)
+# Errors whose messages are written for the caller (graphql-core's own, such as variable coercion, wrap a
+# GraphQLError); anything else is masked.
+_READABLE = (AccessDenied, ValueError, LookupError, PermissionError, GraphQLError)
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?$")
 
 
