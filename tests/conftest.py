@@ -115,6 +115,9 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Inbox, DsrSettings]]
     ):
         monkeypatch.setenv(name, value)
     get_dsr_settings.cache_clear()
-    yield inbox, DsrSettings(mail_transport="smtp", smtp_host="127.0.0.1", smtp_port=port, smtp_from="privacy@shop.test")
+    yield (
+        inbox,
+        DsrSettings(mail_transport="smtp", smtp_host="127.0.0.1", smtp_port=port, smtp_from="privacy@shop.test"),
+    )
     controller.stop()
     get_dsr_settings.cache_clear()

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-
 from starlette.testclient import TestClient
 
 from cdp.api.app import create_app

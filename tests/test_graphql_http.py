@@ -20,6 +20,7 @@ from cdp.api.settings import ApiSettings
 from cdp.auth.service import create_api_key
 from cdp.profiles import service as profiles_service
 from cdp.store import Store
+from policies.gate import PolicyGate
 from tests.graphql_client import documents, live_server, operations
 
 JSON, GRAPHQL_RESPONSE = "application/json", "application/graphql-response+json"
@@ -64,7 +65,10 @@ REQUEST_ERRORS = [
         {"query": TWO_OPERATIONS, "operationName": "C"},
         "operationName 'C' names no operation of the document (it has: A, B)",
     ),
-    ({"query": "subscription S { __typename }"}, "subscriptions are not served over HTTP POST; send a query or a mutation"),
+    (
+        {"query": "subscription S { __typename }"},
+        "subscriptions are not served over HTTP POST; send a query or a mutation",
+    ),
 ]
 
 
@@ -185,7 +189,11 @@ def test_trusted_only_mode_lets_app_roles_run_only_trusted_documents(store: Stor
 
 
 def test_trusted_only_mode_still_lets_staff_send_ad_hoc_queries(store: Store, trusted_only: TestClient) -> None:
-    for role, purpose in (("support_agent", "support"), ("compliance_officer", "legal_compliance"), ("admin", "support")):
+    for role, purpose in (
+        ("support_agent", "support"),
+        ("compliance_officer", "legal_compliance"),
+        ("admin", "support"),
+    ):
         headers = {"Authorization": f"Bearer {_key(store, role)}", "X-CDP-Purpose": purpose}
         response = _post(trusted_only, headers, {"query": "{ __typename }"})
         assert response.json() == {"data": {"__typename": "Query"}}, role
@@ -200,7 +208,7 @@ def test_one_access_log_line_per_request_without_values(
     client: TestClient, admin: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="cdp.access")
-    query = 'query Lookup($e: String!) { profileByIdentifier(kind: email, value: $e) { id } }'
+    query = "query Lookup($e: String!) { profileByIdentifier(kind: email, value: $e) { id } }"
     response = client.post(
         "/graphql",
         json={"query": query, "variables": {"e": "secret.person@example.com"}},
@@ -251,7 +259,9 @@ def test_gql_client_reads_the_request_errors(store: Store) -> None:
         )
         with pytest.raises(TransportQueryError) as unknown:
             session.execute(GraphQLRequest(TWO_OPERATIONS, operation_name="C"))
-        assert unknown.value.errors[0]["message"] == "operationName 'C' names no operation of the document (it has: A, B)"
+        assert (
+            unknown.value.errors[0]["message"] == "operationName 'C' names no operation of the document (it has: A, B)"
+        )
         assert session.execute(GraphQLRequest(TWO_OPERATIONS, operation_name="B")) == {"__typename": "Query"}
 
 
@@ -263,7 +273,19 @@ def test_gql_client_reads_why_a_revoked_key_is_refused(store: Store) -> None:
     with store.session() as session:
         revoke_api_key(session, find_key(session, key).id)  # type: ignore[union-attr]
         session.commit()
-    with live_server(store) as url, _gql(url, key) as session:
-        with pytest.raises(TransportQueryError) as refused:
-            session.execute(GraphQLRequest("{ __typename }"))
+    with live_server(store) as url, _gql(url, key) as session, pytest.raises(TransportQueryError) as refused:
+        session.execute(GraphQLRequest("{ __typename }"))
     assert refused.value.errors[0]["message"].startswith(f"API key {key[:12]}... was revoked on ")
+
+
+def test_policy_decisions_are_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """casbin would log every decision (INFO allowed, WARNING denied); decisions go to the audit log instead."""
+    caplog.set_level(logging.DEBUG)
+    gate = PolicyGate()  # a fresh gate: its grants are decided by casbin now, not cached from earlier tests
+    assert "admin" in gate.roles  # loaded
+    # casbin only marks its loggers disabled, which any later logging configuration (uvicorn's, alembic's) undoes.
+    logging.getLogger("casbin.enforcer").disabled = False
+    assert gate.enforce("admin", "support", "user.name", "read")
+    assert not gate.enforce("analyst", "analytics", "user.contact.email", "read")
+    assert not gate.grants("frontend_app", "personalization").allows("read", "user.contact.email")
+    assert not [r for r in caplog.records if r.name == "casbin.enforcer"]

@@ -63,9 +63,7 @@ def test_a_long_fragment_chain_gets_a_validation_error(client: TestClient, heade
     query = "query Chain { ...F0 }\n" + fragments + "\nfragment F240 on Query { __typename }"
     response = client.post("/graphql", json={"query": query}, headers=headers)
     assert response.status_code == 200
-    assert _messages(response.json()) == [
-        f"fragments spread each other 241 deep; at most {MAX_FRAGMENT_CHAIN} allowed"
-    ]
+    assert _messages(response.json()) == [f"fragments spread each other 241 deep; at most {MAX_FRAGMENT_CHAIN} allowed"]
 
 
 def test_a_short_fragment_chain_runs(client: TestClient, headers: dict[str, str]) -> None:
@@ -120,7 +118,7 @@ def test_suggestions_are_off_in_production(settings: Settings) -> None:
         with TestClient(create_app(production)) as client:
             response = client.post(
                 "/graphql",
-                json={"query": "{ profiles { nodes { emial } } profileByIdentifier(kind: emial, value: \"x\") { id } }"},
+                json={"query": '{ profiles { nodes { emial } } profileByIdentifier(kind: emial, value: "x") { id } }'},
                 headers=_headers(production),
             )
     finally:

@@ -69,8 +69,14 @@ PLAN: list[Step] = [
     Step("SupportLookup", lambda s: {"email": s["email"]}),
     Step(
         "RecordConsent",
-        lambda s: {"profileId": s["profile"], "purpose": "marketing.email", "status": "granted", "source": "banner",
-                   "noticeVersion": "2026-11", "noticeText": "We will email you offers."},  # fmt: skip
+        lambda s: {
+            "profileId": s["profile"],
+            "purpose": "marketing.email",
+            "status": "granted",
+            "source": "banner",
+            "noticeVersion": "2026-11",
+            "noticeText": "We will email you offers.",
+        },  # fmt: skip
     ),
     Step("ConsentState", lambda s: {"profileId": s["profile"]}),
     Step("CampaignContact", lambda s: {"id": s["profile"]}),

@@ -98,7 +98,11 @@ class RequestError(Exception):
     """A GraphQL request error raised before execution: no `data`, status by media type."""
 
     def __init__(self, error: GraphQLError | str, code: str | None = None) -> None:
-        self.error = error if isinstance(error, GraphQLError) else GraphQLError(error, extensions={"code": code} if code else None)
+        self.error = (
+            error
+            if isinstance(error, GraphQLError)
+            else GraphQLError(error, extensions={"code": code} if code else None)
+        )
         super().__init__(self.error.message)
 
 
@@ -140,9 +144,7 @@ class GraphQLEndpoint:
         try:
             query, operation_name = self._document(params, access)
             note(request, operation=operation_name)  # a name the document defines, never a sent value
-            context = RequestContext(
-                self.store, session, access, gpc=request.headers.get("sec-gpc", "").strip() == "1"
-            )
+            context = RequestContext(self.store, session, access, gpc=request.headers.get("sec-gpc", "").strip() == "1")
             return await self._execute(query, params.variables, operation_name, context, media_type)
         except HTTPError as refused:
             return refused.response(media_type)

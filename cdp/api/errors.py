@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+
 from graphql import GraphQLError
 from policies.errors import AccessDenied
 
@@ -48,4 +49,3 @@ def mask(error: GraphQLError) -> GraphQLError:
         path=error.path,
         extensions={"code": "INTERNAL_SERVER_ERROR", "errorId": error_id},
     )
-

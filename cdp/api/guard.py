@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graphql import GraphQLError, Source, TokenKind
 from graphql.language import Lexer
+
+from graphql import GraphQLError, Source, TokenKind
 
 MAX_TOKENS = 2_000
 MAX_NESTING = 40  # brackets of any kind; the field-depth limit (10) is checked later on the parsed document

@@ -66,7 +66,9 @@ def response_media_type(accept: str | None) -> str:
                 except ValueError:
                     quality = 0.0
         media = media.lower()
-        chosen = GRAPHQL_RESPONSE if media == GRAPHQL_RESPONSE else JSON if media in (JSON, "*/*", "application/*") else None
+        chosen = (
+            GRAPHQL_RESPONSE if media == GRAPHQL_RESPONSE else JSON if media in (JSON, "*/*", "application/*") else None
+        )
         if chosen and quality > 0:
             ranked.append((-quality, position, chosen))
     if not ranked:
@@ -144,7 +146,9 @@ def parse_params(body: bytes) -> GraphQLParams:
     return GraphQLParams(data.get("query"), data.get("variables"), data.get("operationName"), extensions, document_id)
 
 
-def graphql_response(payload: dict[str, Any], *, request_error: bool, media_type: str, status: int | None = None) -> JSONResponse:
+def graphql_response(
+    payload: dict[str, Any], *, request_error: bool, media_type: str, status: int | None = None
+) -> JSONResponse:
     """A request error carries no `data`; its status depends on the media type (module docstring)."""
     if status is None:
         status = 400 if request_error and media_type == GRAPHQL_RESPONSE else 200

@@ -103,8 +103,15 @@ def manifest(documents: list[TrustedDocument]) -> dict[str, Any]:
         "format": MANIFEST_FORMAT,
         "version": 1,
         "operations": [
-            {"id": d.id, "name": d.name, "type": d.type, "body": d.body, "role": d.role, "purpose": d.purpose,
-             "file": d.file}
+            {
+                "id": d.id,
+                "name": d.name,
+                "type": d.type,
+                "body": d.body,
+                "role": d.role,
+                "purpose": d.purpose,
+                "file": d.file,
+            }
             for d in documents
         ],  # fmt: skip
     }
@@ -132,7 +139,12 @@ class TrustedDocuments:
         return cls(
             [
                 TrustedDocument(
-                    id=o["id"], name=o["name"], type=o["type"], body=o["body"], role=o["role"], purpose=o["purpose"],
+                    id=o["id"],
+                    name=o["name"],
+                    type=o["type"],
+                    body=o["body"],
+                    role=o["role"],
+                    purpose=o["purpose"],
                     file=o["file"],
                 )
                 for o in data["operations"]

@@ -143,8 +143,16 @@ def apikey_list(all_: bool = typer.Option(False, "--all", help="Include revoked 
     for key in keys:
         print(
             "\t".join(
-                (key.id, key.prefix, key.name, key.role, _when(key.created_at), _when(key.expires_at),
-                 _when(key.last_used_at), _when(key.revoked_at))
+                (
+                    key.id,
+                    key.prefix,
+                    key.name,
+                    key.role,
+                    _when(key.created_at),
+                    _when(key.expires_at),
+                    _when(key.last_used_at),
+                    _when(key.revoked_at),
+                )
             )  # fmt: skip
         )
 
