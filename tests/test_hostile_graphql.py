@@ -142,7 +142,10 @@ def test_query_literals_and_variables_never_reach_the_log(
 
     monkeypatch.setattr(profiles_service, "list_roots", broken)
     caplog.set_level(logging.DEBUG)
-    query = f'query Leak($v: String!) {{ a: profileByIdentifier(kind: email, value: "{LEAK}") {{ id }} profiles {{ nodes {{ id }} }} b: profileByIdentifier(kind: email, value: $v) {{ id }} }}'
+    query = (
+        f'query Leak($v: String!) {{ a: profileByIdentifier(kind: email, value: "{LEAK}") {{ id }} '
+        "profiles { nodes { id } } b: profileByIdentifier(kind: email, value: $v) { id } }"
+    )
     response = client.post("/graphql", json={"query": query, "variables": {"v": LEAK.upper()}}, headers=headers)
     [error] = response.json()["errors"]
     assert error["message"] == "Unexpected error." and error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
