@@ -34,7 +34,7 @@ def send_code(settings: DsrSettings, to: str, code: str, request_id: str, ttl_mi
         _send_smtp(settings, message)
     else:
         path = write_outbox(settings.resolved_outbox_dir(), message, request_id)
-        logger.info("verification email for request %s written to %s", request_id, path)
+        logger.info("verification email for request %s written to %s", request_id, path.resolve())
 
 
 def write_outbox(folder: Path, message: EmailMessage, request_id: str) -> Path:
