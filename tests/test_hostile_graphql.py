@@ -155,3 +155,21 @@ def test_query_literals_and_variables_never_reach_the_log(
     assert LEAK not in caplog.text.lower() and "reject.leak" not in caplog.text.lower()
     access = [r.getMessage() for r in caplog.records if r.name == "cdp.access"]
     assert len(access) == 1 and '"operation": "Leak"' in access[0]
+
+
+def test_too_many_tokens_are_refused_before_parsing(client: TestClient, headers: dict[str, str]) -> None:
+    query = "{ " + "__typename " * 2_500 + "}"
+    response = client.post("/graphql", json={"query": query}, headers=headers)
+    assert _messages(response.json()) == ["the document has more than 2000 tokens"]
+
+
+def test_a_gate_refusal_is_a_request_error(store: Store, client: TestClient) -> None:
+    """Refused before execution: no `data` entry, 400 under application/graphql-response+json."""
+    with store.session() as session:
+        _, secret = create_api_key(session, name="banner", role="frontend_app")
+        session.commit()
+    headers = {"Authorization": f"Bearer {secret}", "X-CDP-Purpose": "personalization",
+               "Accept": "application/graphql-response+json"}  # fmt: skip
+    response = client.post("/graphql", json={"query": "{ profiles { nodes { email } } }"}, headers=headers)
+    assert response.status_code == 400 and "data" not in response.json()
+    assert "personalization" in _messages(response.json())[0]
