@@ -63,7 +63,7 @@ REQUEST_ERRORS = [
     ({"query": TWO_OPERATIONS}, "the document has 2 operations (A, B): name one in operationName"),
     (
         {"query": TWO_OPERATIONS, "operationName": "C"},
-        "operationName 'C' names no operation of the document (it has: A, B)",
+        "operationName names no operation of the document (it has: A, B)",
     ),
     (
         {"query": "subscription S { __typename }"},
@@ -259,9 +259,7 @@ def test_gql_client_reads_the_request_errors(store: Store) -> None:
         )
         with pytest.raises(TransportQueryError) as unknown:
             session.execute(GraphQLRequest(TWO_OPERATIONS, operation_name="C"))
-        assert (
-            unknown.value.errors[0]["message"] == "operationName 'C' names no operation of the document (it has: A, B)"
-        )
+        assert unknown.value.errors[0]["message"] == "operationName names no operation of the document (it has: A, B)"
         assert session.execute(GraphQLRequest(TWO_OPERATIONS, operation_name="B")) == {"__typename": "Query"}
 
 

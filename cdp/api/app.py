@@ -38,7 +38,15 @@ from cdp.api.cost import QueryCostLimiter
 from cdp.api.errors import mask, readable, without_suggestions
 from cdp.api.extensions import AccessGateExtension
 from cdp.api.guard import MAX_TOKENS, DocumentShape, inspect_document
-from cdp.api.http import HTTPError, check_content_type, graphql_response, parse_params, read_body, response_media_type
+from cdp.api.http import (
+    GraphQLParams,
+    HTTPError,
+    check_content_type,
+    graphql_response,
+    parse_params,
+    read_body,
+    response_media_type,
+)
 from cdp.api.ide import STATIC_DIR, ide_page
 from cdp.api.schema import Mutation, Query
 from cdp.api.settings import ApiSettings, get_api_settings
@@ -174,17 +182,18 @@ class GraphQLEndpoint:
         except UnknownRole as exc:
             raise HTTPError(403, str(exc)) from None
 
-    def _document(self, params: Any, access: AccessContext) -> tuple[str, str | None]:
+    def _document(self, params: GraphQLParams, access: AccessContext) -> tuple[str, str | None]:
         """The text to run and the operation's name; refuses what this caller may not send."""
         trusted: TrustedDocument | None = None
         query = params.query
         if params.document_id is not None:
             trusted = self.trusted.get(params.document_id)
-            if query is None and trusted is None:
-                raise RequestError("PersistedQueryNotFound", code="PERSISTED_QUERY_NOT_FOUND")
-            if query is not None and digest(query) != params.document_id.removeprefix("sha256:").lower():
+            if query is None:
+                if trusted is None:  # the answer Apollo's persisted-query link retries with the text on
+                    raise RequestError("PersistedQueryNotFound", code="PERSISTED_QUERY_NOT_FOUND")
+                query = trusted.body
+            elif digest(query) != params.document_id.removeprefix("sha256:").lower():
                 raise HTTPError(400, "the query's sha256 is not the sha256Hash/documentId sent with it")
-            query = query if query is not None else trusted.body  # type: ignore[union-attr]
         if query is None:
             raise HTTPError(400, "no `query`: send a GraphQL document, or a trusted document's `documentId`")
         try:
@@ -208,7 +217,7 @@ class GraphQLEndpoint:
             return requested  # the parser will name the syntax error
         listed = ", ".join(n or "(anonymous)" for n in names)
         if requested is not None and requested not in names:
-            raise RequestError(f"operationName {requested!r} names no operation of the document (it has: {listed})")
+            raise RequestError(f"operationName names no operation of the document (it has: {listed})")
         if requested is None and len(names) > 1:
             raise RequestError(f"the document has {len(names)} operations ({listed}): name one in operationName")
         return requested if requested is not None else (names[0] if names else None)
