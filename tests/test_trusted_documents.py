@@ -21,6 +21,7 @@ import pytest
 from cdp.access.gate import AccessContext
 from cdp.api import app as app_module
 from cdp.api.http import GraphQLParams, parse_params
+from cdp.api.settings import ApiSettings
 from cdp.auth.service import create_api_key
 from cdp.demo.generate import generate_demo
 from cdp.demo.load import load_demo
@@ -169,8 +170,12 @@ def demo(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     get_dsr_settings.cache_clear()
 
 
+# As production would run: app roles may send trusted documents only (gql sends the printed text, Apollo the hash).
+TRUSTED_ONLY = ApiSettings(trusted_documents_only=True)
+
+
 def test_every_document_runs_with_python_gql(store: Store, demo: State) -> None:
-    with live_server(store) as url:
+    with live_server(store, TRUSTED_ONLY) as url:
         executed = run_every_document(store, GqlRunner(url), demo)
     assert executed == set(documents())
 
@@ -190,7 +195,7 @@ def test_every_document_runs_with_apollo_client_by_hash(
         return sent[-1]
 
     monkeypatch.setattr(app_module, "parse_params", recording)
-    with live_server(store) as url:
+    with live_server(store, TRUSTED_ONLY) as url:
         apollo = ApolloRunner(url)
         try:
             executed = run_every_document(store, apollo, demo)
