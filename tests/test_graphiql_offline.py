@@ -4,15 +4,28 @@ assets are the vendored npm files (checksums), and the header editor is pre-fill
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import subprocess
 
+import pytest
 from starlette.testclient import TestClient
 
 from cdp.api.app import create_app
 from cdp.api.ide import STATIC_DIR
 from cdp.store import Store
+from tests.graphql_client import live_server
+from tests.third_party import NODE_DIR, node_tools_available
 
 ASSETS = STATIC_DIR / "graphiql"
+PAGE_ASSETS = (
+    "graphiql.min.css",
+    "react.production.min.js",
+    "react-dom.production.min.js",
+    "graphiql.min.js",
+    "start.js",
+)
 _REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 
 
@@ -47,3 +60,20 @@ def test_the_header_editor_is_prefilled_with_key_and_purpose() -> None:
     assert 'Authorization: "Bearer <your API key>"' in start and '"X-CDP-Purpose": "support"' in start
     assert "defaultHeaders" in start and 'defaultEditorToolsVisibility: "headers"' in start
     assert "http" not in start.replace('new URL("/graphql", window.location.href)', "")
+
+
+@pytest.mark.skipif(
+    not node_tools_available() and not os.environ.get("CDP_TEST_NODE"),
+    reason="jsdom not installed: run `npm ci` in tests/node (the CI script does)",
+)
+def test_the_page_renders_offline_in_jsdom(store: Store) -> None:
+    """jsdom loads the page from a live server, refusing any other host; GraphiQL renders, headers pre-filled."""
+    assert node_tools_available(), "CDP_TEST_NODE is set but tests/node has no node_modules: run `npm ci` there"
+    with live_server(store) as url:
+        result = subprocess.run(
+            ["node", str(NODE_DIR / "graphiql_check.cjs"), url], capture_output=True, text=True, timeout=120, check=True
+        )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["errors"] == []
+    assert report["rendered"] and report["headerEditorOpen"]
+    assert sorted(report["requested"]) == sorted(["/graphql", *(f"/static/graphiql/{name}" for name in PAGE_ASSETS)])

@@ -30,7 +30,7 @@ from cdp.store import Store
 from graphql import NonNullTypeNode, OperationDefinitionNode, parse
 from tests.factories import order
 from tests.graphql_client import documents, live_server
-from tests.third_party import ApolloRunner, GqlRunner, Runner, apollo_available
+from tests.third_party import ApolloRunner, GqlRunner, Runner, node_tools_available
 
 SEED, PEOPLE = 5, 12
 State = dict[str, Any]
@@ -181,13 +181,13 @@ def test_every_document_runs_with_python_gql(store: Store, demo: State) -> None:
 
 
 @pytest.mark.skipif(
-    not apollo_available() and not os.environ.get("CDP_TEST_APOLLO"),
+    not node_tools_available() and not os.environ.get("CDP_TEST_NODE"),
     reason="Apollo Client not installed: run `npm ci` in tests/node (the CI script does)",
 )
 def test_every_document_runs_with_apollo_client_by_hash(
     store: Store, demo: State, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert apollo_available(), "CDP_TEST_APOLLO is set but tests/node has no node_modules: run `npm ci` there"
+    assert node_tools_available(), "CDP_TEST_NODE is set but tests/node has no node_modules: run `npm ci` there"
     sent: list[GraphQLParams] = []
 
     def recording(body: bytes) -> GraphQLParams:

@@ -41,8 +41,10 @@ class GqlRunner:
         return {"data": result.data, "errors": result.errors, "extensions": result.extensions}
 
 
-def apollo_available() -> bool:
-    return shutil.which("node") is not None and (NODE_DIR / "node_modules" / "@apollo" / "client").is_dir()
+def node_tools_available() -> bool:
+    """Node and the packages of tests/node/package.json (`npm ci` there)."""
+    modules = NODE_DIR / "node_modules"
+    return shutil.which("node") is not None and all((modules / p).is_dir() for p in ("@apollo/client", "jsdom"))
 
 
 class ApolloRunner:
