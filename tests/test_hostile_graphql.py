@@ -173,3 +173,37 @@ def test_a_gate_refusal_is_a_request_error(store: Store, client: TestClient) -> 
     response = client.post("/graphql", json={"query": "{ profiles { nodes { email } } }"}, headers=headers)
     assert response.status_code == 400 and "data" not in response.json()
     assert "personalization" in _messages(response.json())[0]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "message"),
+    [
+        (
+            "query P($n: Int!) { profiles(first: $n) { nodes { id } } }",
+            {"n": LEAK},
+            "Variable '$n' has invalid value: Int cannot represent non-integer value.",
+        ),
+        (
+            'query P($k: IdentifierKind!) { profileByIdentifier(kind: $k, value: "x") { id } }',
+            {"k": LEAK},
+            "Variable '$k' has invalid value: the value does not exist in 'IdentifierKind' enum.",
+        ),
+        (
+            "query P($s: DateTime) { auditLog(since: $s) { nodes { seq } } }",
+            {"s": LEAK},
+            "Variable '$s' has invalid value: the value is not a valid DateTime.",
+        ),
+        (
+            "query P($s: ID!) { profile(id: $s) { id } }",
+            {"s": [LEAK]},
+            "Variable '$s' has invalid value: ID cannot represent value.",
+        ),
+        (f'{{ profiles(first: "{LEAK}") {{ nodes {{ id }} }} }}', {}, "Int cannot represent non-integer value."),
+    ],
+)
+def test_coercion_errors_name_the_rule_not_the_value(
+    client: TestClient, headers: dict[str, str], query: str, variables: dict[str, Any], message: str
+) -> None:
+    response = client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+    assert _messages(response.json()) == [message]
+    assert LEAK not in response.text

@@ -35,7 +35,7 @@ from cdp.access.gate import AccessContext, policy_gate
 from cdp.api.access_log import AccessLog, note
 from cdp.api.context import RequestContext
 from cdp.api.cost import QueryCostLimiter
-from cdp.api.errors import mask, readable, without_suggestions
+from cdp.api.errors import mask, readable, without_suggestions, without_values
 from cdp.api.extensions import AccessGateExtension
 from cdp.api.guard import MAX_TOKENS, DocumentShape, inspect_document
 from cdp.api.http import (
@@ -256,6 +256,7 @@ class GraphQLEndpoint:
     def _format(self, error: GraphQLError) -> dict[str, Any]:
         shown = error if readable(error) else mask(error)
         formatted = dict(shown.formatted)
+        formatted["message"] = without_values(formatted["message"])
         if self.production:
             formatted["message"] = without_suggestions(formatted["message"])
         return formatted

@@ -27,6 +27,21 @@ def readable(error: GraphQLError) -> bool:
     return error.original_error is None or isinstance(error.original_error, _READABLE)
 
 
+# graphql-core's coercion messages quote the value they refused (variables, literals): keep the rule, drop it.
+_VALUE_ECHOES = (
+    (re.compile(r"(cannot represent [\w -]*?value)\s*:\s.*$", re.DOTALL), r"\1."),
+    (re.compile(r"Value cannot represent an? (\w+):.*$", re.DOTALL), r"the value is not a valid \1."),
+    (re.compile(r"Value .+? does not exist in ('\w+' enum)\.", re.DOTALL), r"the value does not exist in \1."),
+)
+
+
+def without_values(message: str) -> str:
+    """The message with the refused input value removed (it may be personal data); the field and rule stay."""
+    for pattern, replacement in _VALUE_ECHOES:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def without_suggestions(message: str) -> str:
     """Production hides "Did you mean 'email'?": suggestions map the schema for whoever probes it."""
     return _SUGGESTION.sub("", message)
