@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 from rich.console import Console
 
@@ -27,8 +29,6 @@ def open_store(settings: Settings | None = None) -> Store:
 
 def configure_logging() -> None:
     """For `cdp serve`: the access log and the mail outbox's lines on stderr, one per line, at INFO."""
-    import logging
-
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
