@@ -42,6 +42,7 @@ from cdp.access.gate import AccessContext
 from cdp.api import app as api
 from cdp.api.context import RequestContext
 from cdp.api.cost import QueryCostLimiter
+from cdp.api.errors import readable
 from cdp.api.extensions import AccessGateExtension
 from cdp.auth.service import Principal, create_api_key
 from cdp.db import upgrade
@@ -119,7 +120,7 @@ def rules_per_request(schema: strawberry.Schema) -> strawberry.Schema:
         lambda: MaxAliasesLimiter(max_alias_count=api.MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=api.MAX_TOKENS),
         QueryCostLimiter,
-        lambda: MaskErrors(should_mask_error=lambda error: not api._readable(error)),
+        lambda: MaskErrors(should_mask_error=lambda error: not readable(error)),
         AccessGateExtension,
     ]
     return api.CdpSchema(query=schema.query, mutation=schema.mutation, extensions=extensions, config=schema.config)

@@ -8,6 +8,7 @@ version), precomputed over every known category × action, so the per-field ques
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -214,6 +215,7 @@ class PolicyGate:
         try:
             model = casbin.Enforcer.new_model(text=texts["model.conf"])
             enforcer = casbin.Enforcer(model, _TextAdapter(texts["policy.csv"]))
+            enforcer.logger.setLevel(logging.ERROR)  # no line per decision: decisions go to the audit log
         except Exception as exc:  # casbin reports bad syntax with assorted exception types
             raise PolicyFileError(f"{self._dir}: cannot load model.conf/policy.csv: {exc}") from exc
         enforcer.add_function("purposeMatch", purpose_match)

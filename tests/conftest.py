@@ -108,12 +108,16 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Inbox, DsrSettings]]
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     for name, value in (
+        ("CDP_MAIL_TRANSPORT", "smtp"),
         ("CDP_SMTP_HOST", "127.0.0.1"),
         ("CDP_SMTP_PORT", str(port)),
         ("CDP_SMTP_FROM", "privacy@shop.test"),
     ):
         monkeypatch.setenv(name, value)
     get_dsr_settings.cache_clear()
-    yield inbox, DsrSettings(smtp_host="127.0.0.1", smtp_port=port, smtp_from="privacy@shop.test")
+    yield (
+        inbox,
+        DsrSettings(mail_transport="smtp", smtp_host="127.0.0.1", smtp_port=port, smtp_from="privacy@shop.test"),
+    )
     controller.stop()
     get_dsr_settings.cache_clear()

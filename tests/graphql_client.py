@@ -1,32 +1,39 @@
-"""A GraphQL client for tests: runs the named operations of graphql/operations/*.graphql against the real
-ASGI app (authentication, purpose header, gate, hardening and all)."""
+"""A GraphQL client for tests: runs the trusted documents of graphql/operations (one operation per file) against
+the real ASGI app (authentication, purpose header, gate, hardening and all)."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from starlette.testclient import TestClient
 
 from cdp.api.app import create_app
+from cdp.api.settings import ApiSettings
+from cdp.api.trusted import TrustedDocument, read_documents
 from cdp.auth.service import create_api_key
 from cdp.store import Store
-from graphql import OperationDefinitionNode, parse
 
 OPERATIONS_DIR = Path(__file__).resolve().parent.parent / "graphql" / "operations"
 
 
 @lru_cache(maxsize=1)
+def documents() -> dict[str, TrustedDocument]:
+    """Operation name -> its trusted document (file, declared role and purpose, printed body)."""
+    return {d.name: d for d in read_documents(OPERATIONS_DIR)}
+
+
+@lru_cache(maxsize=1)
 def operations() -> dict[str, str]:
-    """Operation name -> the text of the file that defines it (a document may hold several operations)."""
-    found: dict[str, str] = {}
-    for path in sorted(OPERATIONS_DIR.glob("*.graphql")):
-        text = path.read_text()
-        for definition in parse(text).definitions:
-            if isinstance(definition, OperationDefinitionNode) and definition.name:
-                found[definition.name.value] = text
-    return found
+    """Operation name -> the text of the file that defines it."""
+    return {name: (OPERATIONS_DIR / d.file).read_text() for name, d in documents().items()}
 
 
 class GraphQLClient:
@@ -61,3 +68,24 @@ class GraphQLClient:
         response = self.post({"query": query, "variables": variables or {}}, key=key, purpose=purpose)
         assert response.status_code == 200, response.text
         return response.json()
+
+
+@contextmanager
+def live_server(store: Store, settings: ApiSettings | None = None) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, in a thread; yields the /graphql URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(store, settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -15,19 +15,17 @@ def _customer(store: Store, email: str, **kw) -> str:  # noqa: ANN003
 
 def test_lookup_by_identifier_returns_decrypted_fields(store: Store, gql: GraphQLClient) -> None:
     pid = _customer(store, "Jose.Nunez@example.es", country="ES", traits={"first_name": "José", "language": "es"})
-    admin = gql.key("admin")
-    data = gql.run("CustomerByEmail", {"email": "  JOSE.NUNEZ@example.es"}, key=admin, purpose="support")
+    storefront = gql.key("frontend_app")
+    data = gql.run("CustomerByEmail", {"email": "  JOSE.NUNEZ@example.es"}, key=storefront, purpose="order_fulfillment")
     assert data["data"]["profileByIdentifier"] == {
         "id": pid,
         "firstName": "José",
         "lastName": None,
         "email": "jose.nunez@example.es",
         "phone": None,
-        "language": "es",
-        "timezone": None,
         "country": None,
     }
-    missing = gql.run("CustomerByEmail", {"email": "nobody@example.es"}, key=admin, purpose="support")
+    missing = gql.run("CustomerByEmail", {"email": "nobody@example.es"}, key=storefront, purpose="order_fulfillment")
     assert missing["data"]["profileByIdentifier"] is None
 
 

@@ -9,9 +9,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from cdp.access.gate import policy_gate
 from cdp.api.app import build_schema as build_app_schema
+from cdp.api.trusted import manifest_text
 from graphql import build_schema, parse, validate
-from tests.graphql_client import OPERATIONS_DIR, operations
+from tests.graphql_client import OPERATIONS_DIR, documents, operations
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,8 +40,8 @@ def test_exported_sdl_has_not_drifted() -> None:
 
 def test_every_operation_document_is_valid_against_the_schema() -> None:
     schema = build_schema((ROOT / "graphql" / "schema.graphql").read_text())
-    files = sorted(OPERATIONS_DIR.glob("*.graphql"))
-    assert files
+    files = sorted(OPERATIONS_DIR.rglob("*.graphql"))
+    assert len(files) == len(documents()) >= 30  # read_documents refuses files outside <user>/<Name>.graphql
     for path in files:
         errors = validate(schema, parse(path.read_text()))
         assert not errors, f"{path.name}: {errors}"
@@ -131,3 +133,17 @@ def test_the_architecture_checks_can_fail() -> None:
     assert [what for _, what in _calls(door)] == ["store.keystore.decrypt"]
     assert [what for _, what in _calls(writer)] == ["BatchResolver", "merge_profiles"]
     assert any(_is_service(r) for r, _ in _modules()) and not _is_service("cdp/api/types.py")
+
+
+def test_every_document_declares_a_known_role_and_purpose() -> None:
+    gate = policy_gate()
+    for document in documents().values():
+        assert document.role in gate.roles, document.file
+        assert document.purpose in gate.purposes.names(), document.file
+
+
+def test_trusted_document_manifest_has_not_drifted() -> None:
+    committed = (OPERATIONS_DIR / "manifest.json").read_text()
+    assert committed == manifest_text(list(documents().values())), (
+        "graphql/operations/manifest.json is stale: run `cdp operations manifest`"
+    )

@@ -40,7 +40,7 @@ def test_reads_and_denials_are_audited_without_values(store: Store, gql: GraphQL
     assert {"user.contact.email", "user.name"} <= set(read.category_list)
 
     denied = gql.run("CustomerByEmail", {"email": "audit.me@example.de"}, key=analyst, purpose="analytics")
-    assert denied["data"] is None and "access denied" in denied["errors"][0]["message"]
+    assert denied.get("data") is None and "access denied" in denied["errors"][0]["message"]
     refusal = _entries(store)[-1]
     assert (refusal.outcome, refusal.role) == ("denied", "analyst")
     assert "missing grant (analyst, analytics" in refusal.detail
@@ -68,7 +68,7 @@ def test_audit_log_query_filters_by_subject_and_is_for_compliance(store: Store, 
     verify = gql.run("AuditVerify", key=compliance, purpose="legal_compliance")["data"]["auditVerify"]
     assert verify["ok"] and verify["entriesChecked"] >= 3
     refused = gql.run("AuditLog", {}, key=marketing, purpose="marketing")
-    assert refused["data"] is None and "system.audit_log" in refused["errors"][0]["message"]
+    assert refused.get("data") is None and "system.audit_log" in refused["errors"][0]["message"]
 
 
 def _chain(store: Store, n: int = 6) -> None:
@@ -122,6 +122,6 @@ def test_a_read_whose_audit_entry_fails_returns_no_data(
 
     monkeypatch.setattr("cdp.access.audit.audit.append", broken)
     response = gql.run("SupportLookup", {"email": "quiet@example.de"}, key=admin, purpose="support")
-    assert response["data"] is None
+    assert response.get("data") is None
     assert response["errors"][0]["message"] == "the audit log could not be written, so no data is returned"
     assert "Ida" not in str(response)

@@ -80,7 +80,7 @@ def test_scan_reports_planted_plaintext_without_printing_it(store: Store, cli: C
     assert first["scan"] == {"findingCount": 2} and first["pageInfo"]["hasNextPage"] is True
     assert {(n["table"], n["column"], n["rowId"], n["entityType"]) for n in nodes} == found
     denied = client.query(SCAN_FINDINGS, {"first": 10}, key=client.key("analyst"), purpose="analytics")
-    assert denied["data"] is None and "system.pii_findings" in denied["errors"][0]["message"]
+    assert denied.get("data") is None and "system.pii_findings" in denied["errors"][0]["message"]
 
 
 def test_scan_passes_on_demo_data_loaded_through_ingest(store: Store, cli: CliRunner) -> None:

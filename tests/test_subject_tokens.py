@@ -91,7 +91,7 @@ def test_subject_sees_own_profile_only(store: Store, gql: GraphQLClient) -> None
     by_other_identifier = gql.run(
         "CustomerByEmail", {"email": "you@example.jp"}, key=token, purpose="data_subject_rights"
     )
-    assert by_other_identifier["data"] is None or by_other_identifier["data"]["profileByIdentifier"] is None
+    assert by_other_identifier.get("data") is None or by_other_identifier["data"]["profileByIdentifier"] is None
     assert "access denied" in by_other_identifier["errors"][0]["message"]
     reviews = gql.run("OpenReviewItems", key=token, purpose="data_subject_rights")
     assert "access denied" in reviews["errors"][0]["message"]

@@ -1,26 +1,26 @@
-"""The ASGI application: Starlette in front, strawberry behind.
+"""The ASGI application: Starlette in front, strawberry's schema behind, GraphQL over HTTP in between.
 
-Requests are refused before GraphQL sees them when they are not POST JSON, too large, unauthenticated, or
-declare no known purpose: 4xx with a JSON error that says what is wrong.
+A request is refused before GraphQL sees it when it is not POST JSON, too large or too deeply nested,
+unauthenticated, or declares no known purpose: 4xx with a JSON error that says what is wrong. Then the
+document is resolved (sent as text, or as the hash of a trusted document), its shape bounded, its operation
+chosen, and it runs; the response follows the GraphQL-over-HTTP specification (cdp/api/http.py).
 """
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Any
 
 import strawberry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
-    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -28,30 +28,41 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from cdp.access.gate import AccessContext, policy_gate
+from cdp.api.access_log import AccessLog, note
 from cdp.api.context import RequestContext
 from cdp.api.cost import QueryCostLimiter
+from cdp.api.errors import mask, readable, without_suggestions, without_values
 from cdp.api.extensions import AccessGateExtension
+from cdp.api.guard import MAX_TOKENS, DocumentShape, inspect_document
+from cdp.api.http import (
+    GraphQLParams,
+    HTTPError,
+    check_content_type,
+    graphql_response,
+    parse_params,
+    read_body,
+    response_media_type,
+)
+from cdp.api.ide import STATIC_DIR, ide_page
 from cdp.api.schema import Mutation, Query
+from cdp.api.settings import ApiSettings, get_api_settings
+from cdp.api.trusted import TrustedDocument, digest, trusted_documents
 from cdp.auth.service import AuthError, authenticate
 from cdp.store import Store
 from cdp.webhooks.shopify import shopify_endpoint
 from graphql import GraphQLError
-from policies.errors import AccessDenied, UnknownPurpose, UnknownRole
+from policies.errors import UnknownPurpose, UnknownRole
 
 PURPOSE_HEADER = "x-cdp-purpose"
-MAX_BODY_BYTES = 1_000_000
 MAX_DEPTH = 10
 MAX_ALIASES = 15
-MAX_TOKENS = 2_000
-# Errors whose messages are written for the caller; anything else is masked as "Unexpected error."
-_READABLE = (AccessDenied, ValueError, LookupError, PermissionError)
-
-
-def _readable(error: GraphQLError) -> bool:
-    return error.original_error is None or isinstance(error.original_error, _READABLE)
-
+# Software acting for customers: in trusted-documents-only mode they run only the manifest's documents.
+APP_ROLES = frozenset({"frontend_app", "marketing_tool"})
+_ALLOWED = frozenset({OperationType.QUERY, OperationType.MUTATION})
 
 # Built once at import: a rule class made per request would never hit the validation cache.
 _LIMIT_RULES = [
@@ -69,10 +80,7 @@ class LimitRules(AddValidationRules):
 
 class CdpSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        """Log only unexpected errors: refusals and bad input are answers, not incidents."""
-        unexpected = [e for e in errors if not _readable(e)]
-        if unexpected:
-            super().process_errors(unexpected, execution_context)
+        """Nothing here: refusals are answers, and unexpected errors are logged where they get their id."""
 
 
 def build_schema(*, production: bool) -> strawberry.Schema:
@@ -85,7 +93,6 @@ def build_schema(*, production: bool) -> strawberry.Schema:
         LimitRules,
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         QueryCostLimiter,
-        lambda: MaskErrors(should_mask_error=lambda error: not _readable(error)),
         AccessGateExtension,
     ]
     if production:
@@ -95,115 +102,177 @@ def build_schema(*, production: bool) -> strawberry.Schema:
     )
 
 
-class _GraphQLView(GraphQL[RequestContext | None, None]):
-    def __init__(self, schema: strawberry.Schema, store: Store, *, ide: bool) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if ide else None, allow_queries_via_get=False)
-        self.store = store
+class RequestError(Exception):
+    """A GraphQL request error raised before execution: no `data`, status by media type."""
 
-    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> RequestContext | None:
-        # None only for the IDE page (GET text/html), which executes nothing.
-        return request.scope.get("state", {}).get("cdp_context")
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message}]}, status_code=status)
+    def __init__(self, error: GraphQLError | str, code: str | None = None) -> None:
+        self.error = (
+            error
+            if isinstance(error, GraphQLError)
+            else GraphQLError(error, extensions={"code": code} if code else None)
+        )
+        super().__init__(self.error.message)
 
 
 class GraphQLEndpoint:
-    """Checks transport, size, credentials and purpose, then hands over to strawberry with a fresh session."""
+    """Checks transport, size, credentials and purpose, resolves the document, runs it in a fresh session."""
 
-    def __init__(self, store: Store, *, production: bool) -> None:
+    def __init__(self, store: Store, *, production: bool, settings: ApiSettings) -> None:
         self.store = store
+        self.production = production
         self.ide = not production
-        self.view = _GraphQLView(build_schema(production=production), store, ide=self.ide)
+        self.schema = build_schema(production=production)
+        self.trusted = trusted_documents(settings.trusted_manifest)
+        self.trusted_only = settings.trusted_documents_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         if request.method == "GET" and self.ide and "text/html" in request.headers.get("accept", ""):
-            await self.view(scope, receive, send)
+            await ide_page()(scope, receive, send)
             return
-        refusal, body = await self._screen(request)
-        if refusal is not None:
-            await refusal(scope, receive, send)
+        try:
+            if request.method != "POST":
+                raise HTTPError(405, "GraphQL operations must be sent as POST with a JSON body")
+            media_type = response_media_type(request.headers.get("accept"))
+        except HTTPError as refused:
+            await refused.response()(scope, receive, send)
             return
+        response = await self._respond(request, media_type)
+        await response(scope, receive, send)
+
+    async def _respond(self, request: Request, media_type: str) -> Response:
+        try:
+            check_content_type(request.headers.get("content-type"))
+            params = parse_params(await read_body(request))
+            access = self._admit(request)
+        except HTTPError as refused:
+            return refused.response(media_type)
+        note(request, role=access.principal.role, purpose=access.purpose)
         session = self.store.session()
         try:
-            refusal = self._admit(request, session)
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
-            scope.setdefault("state", {})
-            scope["state"]["cdp_context"] = RequestContext(
-                self.store, session, request.state.access, gpc=request.headers.get("sec-gpc", "").strip() == "1"
-            )
-            await self.view(scope, _replay(body), send)
+            query, operation_name = self._document(params, access)
+            note(request, operation=operation_name)  # a name the document defines, never a sent value
+            context = RequestContext(self.store, session, access, gpc=request.headers.get("sec-gpc", "").strip() == "1")
+            return await self._execute(query, params.variables, operation_name, context, media_type)
+        except HTTPError as refused:
+            return refused.response(media_type)
+        except RequestError as failed:
+            return graphql_response({"errors": [self._format(failed.error)]}, request_error=True, media_type=media_type)
         finally:
             session.close()
 
-    async def _screen(self, request: Request) -> tuple[Response | None, bytes]:
-        if request.method != "POST":
-            return _error(405, "GraphQL operations must be sent as POST with a JSON body"), b""
-        if not request.headers.get("content-type", "").startswith("application/json"):
-            return _error(415, "Content-Type must be application/json"), b""
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return _error(413, f"request body larger than {MAX_BODY_BYTES} bytes"), b""
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                return _error(413, f"request body larger than {MAX_BODY_BYTES} bytes"), b""
-        try:
-            json.loads(body or b"null")
-        except ValueError:
-            return _error(400, "request body is not valid JSON"), b""
-        return None, body
-
-    def _admit(self, request: Request, session: Any) -> Response | None:
-        try:
-            principal = authenticate(session, request.headers.get("authorization"))
-        except AuthError as exc:
-            return _error(401, str(exc))
+    def _admit(self, request: Request) -> AccessContext:
+        with self.store.session() as session:
+            try:
+                principal = authenticate(session, request.headers.get("authorization"))
+            except AuthError as exc:
+                raise HTTPError(401, str(exc)) from None
+            session.commit()  # the key's last-used time
         purpose = request.headers.get(PURPOSE_HEADER, "").strip()
-        gate = policy_gate()
         if not purpose:
-            return _error(
+            raise HTTPError(
                 400,
                 "missing X-CDP-Purpose header: declare why you process this data, one of "
-                + ", ".join(sorted(gate.purposes.names())),
+                + ", ".join(sorted(policy_gate().purposes.names())),
             )
         try:
-            request.state.access = AccessContext.for_principal(principal, purpose)
+            return AccessContext.for_principal(principal, purpose)
         except UnknownPurpose as exc:
-            return _error(400, f"X-CDP-Purpose: {exc}")
+            raise HTTPError(400, f"X-CDP-Purpose: {exc}") from None
         except UnknownRole as exc:
-            return _error(403, str(exc))
-        return None
+            raise HTTPError(403, str(exc)) from None
+
+    def _document(self, params: GraphQLParams, access: AccessContext) -> tuple[str, str | None]:
+        """The text to run and the operation's name; refuses what this caller may not send."""
+        trusted: TrustedDocument | None = None
+        query = params.query
+        if params.document_id is not None:
+            trusted = self.trusted.get(params.document_id)
+            if query is None:
+                if trusted is None:  # the answer Apollo's persisted-query link retries with the text on
+                    raise RequestError("PersistedQueryNotFound", code="PERSISTED_QUERY_NOT_FOUND")
+                query = trusted.body
+            elif digest(query) != params.document_id.removeprefix("sha256:").lower():
+                raise HTTPError(400, "the query's sha256 is not the sha256Hash/documentId sent with it")
+        if query is None:
+            raise HTTPError(400, "no `query`: send a GraphQL document, or a trusted document's `documentId`")
+        try:
+            shape = inspect_document(query)
+        except GraphQLError as error:
+            raise RequestError(error) from None
+        operation_name = self._choose_operation(shape, params.operation_name)
+        if self.trusted_only and access.principal.role in APP_ROLES and (trusted or self.trusted.match(query)) is None:
+            raise HTTPError(
+                403,
+                f"role {access.principal.role} may run only trusted documents (graphql/operations): send "
+                "`documentId` or `extensions.persistedQuery.sha256Hash` of one listed in the manifest",
+                code="TRUSTED_DOCUMENT_REQUIRED",
+            )
+        return query, operation_name
+
+    @staticmethod
+    def _choose_operation(shape: DocumentShape, requested: str | None) -> str | None:
+        names = shape.operations
+        if not shape.balanced:
+            return requested  # the parser will name the syntax error
+        listed = ", ".join(n or "(anonymous)" for n in names)
+        if requested is not None and requested not in names:
+            raise RequestError(f"operationName names no operation of the document (it has: {listed})")
+        if requested is None and len(names) > 1:
+            raise RequestError(f"the document has {len(names)} operations ({listed}): name one in operationName")
+        return requested if requested is not None else (names[0] if names else None)
+
+    async def _execute(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: RequestContext,
+        media_type: str,
+    ) -> Response:
+        try:
+            result = await self.schema.execute(
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation_name,
+                allowed_operation_types=_ALLOWED,
+            )
+        except InvalidOperationTypeError:
+            raise RequestError("subscriptions are not served over HTTP POST; send a query or a mutation") from None
+        except CannotGetOperationTypeError:
+            raise RequestError("the document defines no operation to run") from None
+        errors = [self._format(e) for e in result.errors or []]
+        request_error = result.data is None and bool(errors) and all(e.path is None for e in result.errors or [])
+        payload: dict[str, Any] = {} if request_error else {"data": result.data}
+        if errors:
+            payload["errors"] = errors
+        if result.extensions:
+            payload["extensions"] = result.extensions
+        masked = any("errorId" in (e.get("extensions") or {}) for e in errors)
+        status = 500 if request_error and masked else None
+        return graphql_response(payload, request_error=request_error, media_type=media_type, status=status)
+
+    def _format(self, error: GraphQLError) -> dict[str, Any]:
+        shown = error if readable(error) else mask(error)
+        formatted = dict(shown.formatted)
+        message = without_values(str(formatted["message"]))
+        formatted["message"] = without_suggestions(message) if self.production else message
+        return formatted
 
 
-def _replay(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
-
-
-def create_app(store: Store) -> Starlette:
-    endpoint = GraphQLEndpoint(store, production=store.settings.production)
+def create_app(store: Store, settings: ApiSettings | None = None) -> Starlette:
+    settings = settings or get_api_settings()
+    endpoint = GraphQLEndpoint(store, production=store.settings.production, settings=settings)
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(
-        routes=[
-            Route("/graphql", endpoint, methods=["GET", "POST"]),
-            Route("/healthz", health),
-            Route("/webhooks/shopify", shopify_endpoint(store), methods=["POST"]),
-        ],
-    )
+    routes: list[Route | Mount] = [
+        Route("/graphql", endpoint),  # every method: the endpoint answers 405 itself, as JSON
+        Route("/healthz", health),
+        Route("/webhooks/shopify", shopify_endpoint(store), methods=["POST"]),
+    ]
+    if endpoint.ide:
+        routes.append(Mount("/static", StaticFiles(directory=Path(STATIC_DIR)), name="static"))
+    return Starlette(routes=routes, middleware=[AccessLog.middleware()])

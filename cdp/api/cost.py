@@ -57,11 +57,13 @@ MAX_COST = 5_000
 PAGE_ARGUMENT = "first"
 
 
-def page_size_error(owner: str, field: str, first: int, node: FieldNode) -> GraphQLError | None:
-    if 1 <= first <= MAX_PAGE:
+def page_size_error(owner: str, field: str, first: int | None, node: FieldNode) -> GraphQLError | None:
+    """`first` must be an integer in 1..MAX_PAGE; null (sent, not left out) is refused too."""
+    if first is not None and 1 <= first <= MAX_PAGE:
         return None
+    got = "null" if first is None else first
     return GraphQLError(
-        f"`first` on {owner}.{field} must be between 1 and {MAX_PAGE}, got {first} (page on with `after`)", node
+        f"`first` on {owner}.{field} must be between 1 and {MAX_PAGE}, got {got} (page on with `after`)", node
     )
 
 
@@ -77,7 +79,7 @@ class PageSizeRule(ValidationRule):
         if definition is None or parent is None or PAGE_ARGUMENT not in definition.args:
             return
         value = _page_argument(node)
-        if isinstance(value, IntValueNode):
+        if isinstance(value, IntValueNode):  # a null literal is refused by graphql-core's own rules
             error = page_size_error(parent.name, node.name.value, int(value.value), node)
             if error is not None:
                 self.report_error(error)
@@ -119,15 +121,15 @@ class _CostEstimate:
     def first(self, node: FieldNode, definition: GraphQLField, owner: str) -> int:
         value = _page_argument(node)
         if isinstance(value, VariableNode) and value.name.value in self.variables:
-            first = self.variables[value.name.value]
+            first = self.variables[value.name.value]  # sent as null: refused below
         elif isinstance(value, IntValueNode):
             first = int(value.value)
         elif value is None or isinstance(value, VariableNode):  # absent, or a variable left unset: the default
             first = definition.args[PAGE_ARGUMENT].default_value
+            if not isinstance(first, int):
+                return MAX_PAGE  # no default: the resolver's own; assume the largest page
         else:
-            first = None
-        if not isinstance(first, int):
-            return MAX_PAGE  # unknown until execution (null, no default): assume the largest page
+            first = None  # a null literal (validation refused it already)
         error = page_size_error(owner, node.name.value, first, node)
         if error is not None:
             raise error

@@ -22,3 +22,6 @@ class ApiKey(SQLModel, table=True):
     profile_id: str | None = Field(default=None, foreign_key="profile.id", max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # Updated at most once per LAST_USED_PRECISION, so authentication is not a write per request.
+    last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

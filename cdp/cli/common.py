@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 from rich.console import Console
 
@@ -23,3 +25,14 @@ def open_store(settings: Settings | None = None) -> Store:
         return Store.open(settings)
     except (db.SchemaOutdated, db.DatabaseRoleError, MasterKeyError) as exc:
         raise fail(str(exc)) from None
+
+
+def configure_logging() -> None:
+    """For `cdp serve`: the access log and the mail outbox's lines on stderr, one per line, at INFO."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    for name in ("cdp", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.INFO)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -16,10 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cdp import db
 from cdp.access.gate import AccessContext
-from cdp.auth.service import create_api_key
+from cdp.auth.service import AuthError, create_api_key, list_api_keys, revoke_api_key, rotate_api_key
 from cdp.cli.audit import audit_app
-from cdp.cli.common import console, fail, open_store
+from cdp.cli.common import configure_logging, console, fail, open_store
 from cdp.cli.dsr import dsr_app, retention_app
+from cdp.cli.operations import operations_app
 from cdp.cli.scan import scan
 from cdp.crypto.keystore import KeyStore, RetireRefused
 from cdp.crypto.master import MasterKeyError, MasterKeyRing, init_key_file, load_key_ring, write_key_file
@@ -36,6 +38,7 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(dsr_app, name="dsr")
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
+app.add_typer(operations_app, name="operations")
 app.command("scan")(scan)
 
 
@@ -139,11 +142,25 @@ def _keystore(settings: Settings, ring: MasterKeyRing) -> KeyStore:
     return keystore
 
 
+def _expiry(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail("--expires must be an ISO date or time, e.g. 2027-01-31 or 2027-01-31T18:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+EXPIRES_HELP = "Refuse the key from this UTC date or time on (ISO, e.g. 2027-01-31)."
+
+
 @apikey_app.command("create")
 def apikey_create(
     name: str = typer.Option(..., help="Who uses the key, e.g. 'storefront'."),
     role: str = typer.Option(..., help="A role of policies/policy.csv."),
     profile_id: str | None = typer.Option(None, help="For role data_subject: the one profile it may see."),
+    expires: str | None = typer.Option(None, help=EXPIRES_HELP),
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     from cdp.access.gate import policy_gate
@@ -154,9 +171,72 @@ def apikey_create(
         raise fail("a data_subject key needs --profile-id, and only a data_subject key may have one")
     store = open_store()
     with store.session() as session:
-        key, secret = create_api_key(session, name=name, role=role, profile_id=profile_id)
+        try:
+            key, secret = create_api_key(
+                session, name=name, role=role, profile_id=profile_id, expires_at=_expiry(expires)
+            )
+        except ValueError as exc:
+            raise fail(str(exc)) from None
         session.commit()
     console.print(f"created key {key.id} ({key.prefix}...) role={role}")
+    print(secret)
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment else "-"
+
+
+@apikey_app.command("list")
+def apikey_list(all_: bool = typer.Option(False, "--all", help="Include revoked keys.")) -> None:
+    """List API keys: id, prefix, name, role, created, expires, last used (never the secret)."""
+    store = open_store()
+    with store.session() as session:
+        keys = list_api_keys(session, include_revoked=all_)
+    print("\t".join(("id", "prefix", "name", "role", "created", "expires", "last_used", "revoked")))
+    for key in keys:
+        print(
+            "\t".join(
+                (
+                    key.id,
+                    key.prefix,
+                    key.name,
+                    key.role,
+                    _when(key.created_at),
+                    _when(key.expires_at),
+                    _when(key.last_used_at),
+                    _when(key.revoked_at),
+                )
+            )  # fmt: skip
+        )
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: str = typer.Argument(..., help="The key's id (see `cdp apikey list`).")) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    store = open_store()
+    with store.session() as session:
+        try:
+            key = revoke_api_key(session, key_id)
+        except AuthError as exc:
+            raise fail(str(exc)) from None
+        session.commit()
+    console.print(f"revoked key {key.id} ({key.prefix}...)")
+
+
+@apikey_app.command("rotate")
+def apikey_rotate(
+    key_id: str = typer.Argument(..., help="The key's id (see `cdp apikey list`)."),
+    expires: str | None = typer.Option(None, help=EXPIRES_HELP + " Default: the old key's expiry."),
+) -> None:
+    """Replace a key by a new one with the same name and role; the old one is revoked. Prints the new secret."""
+    store = open_store()
+    with store.session() as session:
+        try:
+            key, secret = rotate_api_key(session, key_id, expires_at=_expiry(expires))
+        except (AuthError, ValueError) as exc:
+            raise fail(str(exc)) from None
+        session.commit()
+    console.print(f"created key {key.id} ({key.prefix}...) role={key.role}; revoked {key_id}")
     print(secret)
 
 
@@ -233,7 +313,8 @@ def _serve(store: Store, host: str, port: int) -> None:
     from cdp.api.app import create_app
 
     console.print(f"GraphQL at http://{host}:{port}/graphql")
-    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+    configure_logging()
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning", log_config=None)
 
 
 @app.command("merge")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from cdp.access.gate import AccessContext
-from cdp.auth.service import create_api_key
+from cdp.auth.service import demo_admin_key
 from cdp.consents.service import record_consent
 from cdp.demo.generate import generate_demo
 from cdp.identity.models import MergeRecord, Profile, ReviewItem
@@ -26,7 +26,8 @@ BATCH_SIZE = 500
 def load_demo(
     store: Store, *, people: int, seed: int, access: AccessContext, console: Console | None = None
 ) -> dict[str, Any]:
-    """Load the demo dataset; returns what was loaded (counts only, never values) and a new admin API key."""
+    """Load the demo dataset; returns what was loaded (counts only, never values) and the demo admin API key
+    (the same one on every run while it is valid)."""
     dataset = generate_demo(seed=seed, people=people)
     statuses: Counter[str] = Counter()
     rejected: list[str] = []
@@ -58,7 +59,7 @@ def load_demo(
         ).scalar_one()
         merges = session.execute(select(func.count()).select_from(MergeRecord)).scalar_one()
         reviews = session.execute(select(func.count()).select_from(ReviewItem)).scalar_one()
-        key, secret = create_api_key(session, name="demo admin", role="admin")
+        secret = demo_admin_key(session, store.settings.data_dir / "demo-admin.key")
         session.commit()
     summary = dataset.summary()
     return {

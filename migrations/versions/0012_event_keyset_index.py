@@ -1,7 +1,7 @@
 """events: one (profile_id, occurred_at, id) index for a customer's pages, replacing the profile_id index
 
 Revision ID: 0012
-Revises: 0004
+Revises: 0009
 Create Date: 2026-11-30 12:10:00
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0004"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,25 @@
+"""Settings of the GraphQL door (CDP_* environment variables)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where the repository keeps its trusted documents; an installed deployment points CDP_TRUSTED_MANIFEST elsewhere.
+DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "graphql" / "operations" / "manifest.json"
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDP_", extra="ignore")
+
+    # When true, app roles (frontend_app, marketing_tool) may run only documents of the manifest; staff roles
+    # may still send ad-hoc queries.
+    trusted_documents_only: bool = False
+    trusted_manifest: Path = DEFAULT_MANIFEST
+
+
+@lru_cache(maxsize=1)
+def get_api_settings() -> ApiSettings:
+    return ApiSettings()
