@@ -35,6 +35,7 @@ from cdp.api.extensions import AccessGateExtension
 from cdp.api.schema import Mutation, Query
 from cdp.auth.service import AuthError, authenticate
 from cdp.store import Store
+from cdp.web.app import web_routes
 from cdp.webhooks.shopify import shopify_endpoint
 from graphql import GraphQLError
 from policies.errors import AccessDenied, UnknownPurpose, UnknownRole
@@ -204,5 +205,6 @@ def create_app(store: Store) -> Starlette:
             Route("/graphql", endpoint, methods=["GET", "POST"]),
             Route("/healthz", health),
             Route("/webhooks/shopify", shopify_endpoint(store), methods=["POST"]),
+            *web_routes(store),  # the privacy centre and the compliance console
         ],
     )
