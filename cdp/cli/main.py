@@ -19,6 +19,7 @@ from cdp.access.gate import AccessContext
 from cdp.auth.service import create_api_key
 from cdp.cli.audit import audit_app
 from cdp.cli.common import console, fail, open_store
+from cdp.cli.compliance import incident_app, ropa_command, staff_app
 from cdp.cli.dsr import dsr_app, retention_app
 from cdp.cli.scan import scan
 from cdp.crypto.keystore import KeyStore
@@ -37,6 +38,9 @@ app.add_typer(dsr_app, name="dsr")
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
 app.command("scan")(scan)
+app.add_typer(staff_app, name="staff")
+app.add_typer(incident_app, name="incident")
+app.command("ropa")(ropa_command)
 
 
 @db_app.command("upgrade")

@@ -4,7 +4,8 @@ and every merge that moved it to the customer it belongs to now (undone merges i
 A trait row records its source and the time of the observation that wrote it (ingest keeps the newest
 observation); the event is the one that source sent about that profile at that time. Reading lineage is a
 read of the trait's category: it needs the grant, honours subject scope and the subject's block (the value is
-withheld, the provenance is not), and is audited like any read.
+withheld, the provenance is not), and is recorded on the context for the door's read audit entry, like
+every read.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
 from cdp.events.models import Event
 from cdp.identity.groups import load_group
@@ -102,9 +102,8 @@ def trait_lineage(session: Session, store: Store, access: AccessContext, profile
         )
         for row in rows
     ]
-    audit_in(session, access, operation="lineage:trait", document=f"traitLineage {trait}",
-             outcome="allowed", subject_ids=[group.root.id], categories=sorted({r.category for r in rows}))  # fmt: skip
-    access.returned(group.root.id, category)
+    for row_category in {r.category for r in rows}:
+        access.returned(group.root.id, row_category)  # the door audits the read (subjects and categories)
     return TraitLineage(group.root.id, trait, category, withheld, observations)
 
 

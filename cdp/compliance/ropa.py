@@ -41,7 +41,7 @@ FIDES_LEGAL_BASIS = {
     "public_task": "Public interest",
     "legitimate_interests": "Legitimate interests",
 }
-FORMATS = ("json", "csv", "yaml")
+FORMATS = ("csv", "json", "yaml")
 
 
 @dataclass(frozen=True)

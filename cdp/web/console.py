@@ -30,6 +30,7 @@ from cdp.dsr.deadlines import DeadlineError, Period
 from cdp.identity.groups import ProfileNotFound
 from cdp.ids import utcnow
 from cdp.store import Store
+from cdp.web.audit import audit_denial, audit_read
 from cdp.web.cookies import CSRF_FIELD, CookieSession
 from cdp.web.render import page, redirect
 from policies.errors import AccessDenied
@@ -164,8 +165,14 @@ class Console:
     # -- one governed call per page --------------------------------------------------------------------------
     def _call(self, request: Request, purpose: str, work: Callable[[Any, AccessContext], Any]) -> Any:
         access = self._access(request, purpose)
-        with self.store.transaction() as session:
-            return work(session, access)
+        try:
+            with self.store.transaction() as session:
+                result = work(session, access)
+                audit_read(session, access, request.url.path)
+                return result
+        except AccessDenied as denied:
+            audit_denial(self.store, access, request.url.path, denied)
+            raise
 
     async def _page(self, request: Request, template: str, purpose: str,
                     work: Callable[[Any, AccessContext], dict[str, Any]]) -> Response:  # fmt: skip
@@ -241,6 +248,7 @@ class Console:
                 with self.store.transaction() as session:
                     outcome = service.execute(session, self.store, access, request_id)
         except AccessDenied as exc:
+            audit_denial(self.store, access, request.url.path, exc)
             return self._forbidden(request, str(exc))
         except _REFUSALS as exc:
             return self._redirect(request.state.data, back, f"refused: {exc}")

@@ -25,6 +25,7 @@ from cdp.dsr import deadlines, service, verification
 from cdp.dsr.common import DsrError, RequestNotFound
 from cdp.profiles import service as profiles
 from cdp.store import Store
+from cdp.web.audit import audit_read
 from cdp.web.cookies import CSRF_FIELD, CookieSession
 from cdp.web.i18n import COUNTRIES, LANGUAGES, Catalog, catalog, negotiate
 from cdp.web.render import page, redirect
@@ -180,6 +181,7 @@ class PrivacyCentre:
                 c for c in consents.consent_overview(session, access, profile_id)
                 if access.purposes.consent_mode(c.purpose, _known(access, group.root.jurisdiction)) != "none"
             ]  # fmt: skip
+            audit_read(session, access, "privacy/me")
         laws = {r.id: deadlines.rule_for(r.jurisdiction).law for r in requests}
         return self._render(request, data, t, "me.html", requests=requests, laws=laws, consents=overview, gpc=gpc,
                             rectifiable=RECTIFIABLE, purposes=access.purposes)  # fmt: skip
