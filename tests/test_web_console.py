@@ -69,16 +69,18 @@ def test_cookie_is_signed_httponly_and_samesite_strict(store: Store, client: Tes
 
 
 def test_a_session_id_planted_before_sign_in_is_never_signed_in(store: Store, store_app: TestClient) -> None:
-    """Session fixation: an attacker hands the victim a cookie, the victim signs in; the attacker's cookie
-    must still be signed out, because sign-in issues a new session id."""
+    """Session fixation: an attacker hands the victim the cookie the sign-in page gave the attacker, the victim
+    signs in; the attacker's cookie must still be signed out, because sign-in issues a new session id."""
     attacker = store_app
     attacker.get("/console/signin")
-    planted = attacker.cookies.get("cdp_console")
+    planted = attacker.cookies.get("cdp_console_signin")
+    assert planted and attacker.cookies.get("cdp_console") is None  # nothing pre-auth names a session
     with TestClient(create_app(store), follow_redirects=False) as victim:
-        victim.cookies.set("cdp_console", planted, domain="testserver.local", path="/console")
+        victim.cookies.set("cdp_console_signin", planted, domain="testserver.local", path="/console/signin")
         sign_in(victim, staff_account(store))
-        assert victim.cookies.get("cdp_console") != planted
+        assert victim.cookies.get("cdp_console") not in (None, planted)
         assert victim.get("/console/").status_code == 200
+    attacker.cookies.set("cdp_console", planted, domain="testserver.local", path="/console")
     page = attacker.get("/console/")
     assert page.status_code == 303 and page.headers["location"] == "/console/signin"
 

@@ -21,7 +21,9 @@ def web_routes(store: Store) -> list[BaseRoute]:
         store, CookieSession(key, name="cdp_privacy", path="/privacy", max_age=PRIVACY_COOKIE_SECONDS, secure=secure)
     )
     console = Console(
-        store, CookieSession(key, name="cdp_console", path="/console", max_age=CONSOLE_COOKIE_SECONDS, secure=secure)
+        store,
+        CookieSession(key, name="cdp_console", path="/console", max_age=CONSOLE_COOKIE_SECONDS, secure=secure),
+        CookieSession(key, name="cdp_console_signin", path="/console/signin", max_age=3600, secure=secure),
     )
     return [
         Mount("/privacy", routes=privacy.routes()),

@@ -63,8 +63,10 @@ def countdown(due: date | datetime, now: datetime | None = None) -> dict[str, An
 
 
 class Console:
-    def __init__(self, store: Store, cookies: CookieSession) -> None:
-        self.store, self.cookies = store, cookies
+    def __init__(self, store: Store, cookies: CookieSession, signin_cookies: CookieSession) -> None:
+        # The sign-in form's CSRF token lives in its own cookie, so loading the form (possibly cross-site, where
+        # the SameSite=Strict session cookie is not sent) never overwrites a signed-in session's cookie.
+        self.store, self.cookies, self.signin_cookies = store, cookies, signin_cookies
 
     def routes(self) -> list[Route]:
         s = self._signed_in
@@ -97,8 +99,8 @@ class Console:
             data = self.cookies.load(request)
             with self.store.session() as session:
                 account = staff.session_account(session, data["sid"])
-            if account is None:
-                return self._redirect(data, "/console/signin")
+            if account is None:  # no cookie set here: a cross-site request must not replace a live session's
+                return redirect("/console/signin")
             request.state.data, request.state.staff = data, account
             if request.method == "POST":
                 form = await request.form()
@@ -114,16 +116,17 @@ class Console:
         return AccessContext.for_principal(Principal(f"staff:{account.id}", account.email, account.role), purpose)
 
     def _render(self, request: Request, template: str, code: int = 200, **context: Any) -> Response:
-        data = getattr(request.state, "data", None) or self.cookies.load(request)
-        flash = data.pop("flash", None)
         account = getattr(request.state, "staff", None)
+        cookies = self.cookies if account is not None else self.signin_cookies
+        data = getattr(request.state, "data", None) or cookies.load(request)
+        flash = data.pop("flash", None)
         response = page(
             request,
             f"console/{template}",
-            {"csrf": self.cookies.csrf_token(data), "staff": account, "flash": flash, "now": utcnow(), **context},
+            {"csrf": cookies.csrf_token(data), "staff": account, "flash": flash, "now": utcnow(), **context},
             code,
         )
-        self.cookies.save(response, data)
+        cookies.save(response, data)
         return response
 
     def _redirect(self, data: dict[str, Any], url: str, flash: str | None = None) -> Response:
@@ -140,9 +143,10 @@ class Console:
         return self._render(request, "signin.html")
 
     async def signin(self, request: Request) -> Response:
-        data = self.cookies.load(request)
+        data = self.signin_cookies.load(request)
+        request.state.data = data
         form = await request.form()
-        if not self.cookies.csrf_ok(data, form.get(CSRF_FIELD)):
+        if not self.signin_cookies.csrf_ok(data, form.get(CSRF_FIELD)):
             return self._render(request, "signin.html", 403, error="form expired: reload the page and sign in")
         try:
             with self.store.transaction() as session:
@@ -152,7 +156,9 @@ class Console:
                 session_id = staff.start_session(session, account)
         except staff.SignInFailed as exc:
             return self._render(request, "signin.html", 401, error=str(exc))
-        return self._redirect({"sid": session_id}, "/console/")  # a new id: the old cookie is never signed in
+        response = self._redirect({"sid": session_id}, "/console/")  # a new id: no cookie sent in is signed in
+        self.signin_cookies.clear(response)
+        return response
 
     async def signout(self, request: Request) -> Response:
         data = request.state.data
