@@ -19,9 +19,10 @@ from starlette.testclient import TestClient
 import audit
 from audit.models import AuditEntry
 from cdp.api.app import create_app
-from cdp.auth.staff import StaffError, create_staff
+from cdp.auth.staff import StaffError, cookie_signing_key, create_staff
 from cdp.compliance.models import Incident
 from cdp.dsr.models import DsrRequest
+from cdp.settings import Settings
 from cdp.store import Store
 from tests.dsr_helpers import OFFICER, create_request, verified_request
 from tests.factories import event, ingest_all
@@ -244,3 +245,25 @@ def test_lineage_pii_reviews_and_keys_pages(store: Store, client: TestClient) ->
     for path, heading in (("/console/pii", "Discovered personal data"), ("/console/reviews", "review items"),
                           ("/console/keys", "API keys")):  # fmt: skip
         assert heading in client.get(path).text
+
+
+def test_pages_send_security_headers_and_no_external_assets(client: TestClient) -> None:
+    response = client.get("/console/signin")
+    assert response.headers["content-security-policy"].startswith("default-src 'self'")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+    assert not re.search(r'(src|href)="(https?:)?//', response.text)  # every asset is served by the app
+    assert client.get("/static/app.css").status_code == 200
+
+
+def test_production_cookies_are_secure_and_the_signing_key_can_be_configured(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CDP_WEB_SECRET", "a deployment's own secret")
+    production = Store.open(settings.model_copy(update={"env": "production"}))
+    try:
+        assert cookie_signing_key(production) == b"a deployment's own secret"
+        with TestClient(create_app(production), base_url="https://testserver") as http:
+            assert "secure" in http.get("/console/signin").headers["set-cookie"].lower()
+    finally:
+        production.close()

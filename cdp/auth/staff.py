@@ -9,6 +9,7 @@ only in the browser.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from audit.models import UTCDateTime
 from cdp.ids import new_id, utcnow
+from cdp.store import Store
 
 STAFF_ROLES = ("compliance_officer", "admin")
 SESSION_LIFETIME = timedelta(hours=8)
@@ -122,6 +124,13 @@ def _totp_step(secret: str, code: str) -> int | None:
         if secrets.compare_digest(totp.at(moment), code):
             return int(moment.timestamp()) // 30
     return None
+
+
+def cookie_signing_key(store: Store) -> bytes:
+    """The key web cookies are signed with: CDP_WEB_SECRET, or else one derived from the key store's HMAC keys
+    (every process of a deployment agrees on it, and a copy of the data database does not reveal it)."""
+    configured = os.environ.get("CDP_WEB_SECRET", "")
+    return configured.encode() if configured else store.indexer.index("web-cookie-signing", "v1")
 
 
 def _hash_id(session_id: str) -> str:

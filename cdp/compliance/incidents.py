@@ -87,6 +87,10 @@ def regulator_hours() -> int:
     return _rules()[0]
 
 
+def jurisdictions() -> list[str]:
+    return sorted(_rules()[1])
+
+
 def rule_for(jurisdiction: str) -> BreachRule:
     rules = _rules()[1]
     return rules.get(jurisdiction, rules["OTHER"])
@@ -124,8 +128,9 @@ def _append(session: Session, access: AccessContext, incident_id: str, kind: str
         )
     )
     session.flush()
-    audit_in(session, access, operation=f"incident:{kind}", document=json.dumps(detail, sort_keys=True,
-             default=str), outcome="allowed", categories=[INCIDENT_CATEGORY], detail=f"incident {incident_id}")  # fmt: skip
+    document = json.dumps(detail, sort_keys=True, default=str)
+    audit_in(session, access, operation=f"incident:{kind}", document=document, outcome="allowed",
+             categories=[INCIDENT_CATEGORY], detail=f"incident {incident_id}")  # fmt: skip
 
 
 def open_incident(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from cdp.auth.staff import cookie_signing_key
 from cdp.store import Store
 from cdp.web.console import Console
-from cdp.web.cookies import CookieSession, signing_key
+from cdp.web.cookies import CookieSession
 from cdp.web.privacy import PrivacyCentre
 from cdp.web.render import STATIC_DIR
 
@@ -16,7 +17,7 @@ CONSOLE_COOKIE_SECONDS = 8 * 3600  # the server-side session expires first (cdp.
 
 
 def web_routes(store: Store) -> list[BaseRoute]:
-    key, secure = signing_key(store), store.settings.production
+    key, secure = cookie_signing_key(store), store.settings.production
     privacy = PrivacyCentre(
         store, CookieSession(key, name="cdp_privacy", path="/privacy", max_age=PRIVACY_COOKIE_SECONDS, secure=secure)
     )

@@ -339,8 +339,8 @@ class Console:
     async def incident_list(self, request: Request) -> Response:
         def work(session: Any, access: AccessContext) -> dict[str, Any]:
             views = incidents.list_incidents(session, access)
-            return {"incidents": views, "countdowns": {v.incident.id: countdown(v.incident.regulator_due_at)
-                                                        for v in views}, "hours": incidents.regulator_hours()}  # fmt: skip
+            countdowns = {v.incident.id: countdown(v.incident.regulator_due_at) for v in views}
+            return {"incidents": views, "countdowns": countdowns, "hours": incidents.regulator_hours()}
 
         return await self._page(request, "incidents.html", OVERSIGHT_PURPOSE, work)
 
@@ -369,9 +369,13 @@ class Console:
         def work(session: Any, access: AccessContext) -> dict[str, Any]:
             view = incidents.view_incident(session, access, incident_id)
             events = [(e, json.loads(e.detail)) for e in view.events]
-            return {"v": view, "events": events, "drafts": incidents.drafts(view),
-                    "countdown": countdown(view.incident.regulator_due_at), "jurisdictions": sorted(
-                        incidents.rule_for(j).jurisdiction for j in ("EU", "UK", "US", "US-CA", "CN", "BR", "JP"))}  # fmt: skip
+            return {
+                "v": view,
+                "events": events,
+                "drafts": incidents.drafts(view),
+                "countdown": countdown(view.incident.regulator_due_at),
+                "jurisdictions": incidents.jurisdictions(),
+            }
 
         return await self._page(request, "incident.html", OVERSIGHT_PURPOSE, work)
 

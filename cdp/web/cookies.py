@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from typing import Any
 
@@ -18,14 +17,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cdp.store import Store
-
 CSRF_FIELD = "csrf"
-
-
-def signing_key(store: Store) -> bytes:
-    configured = os.environ.get("CDP_WEB_SECRET", "")
-    return configured.encode() if configured else store.indexer.index("web-cookie-signing", "v1")
 
 
 class CookieSession:
