@@ -30,7 +30,11 @@ from tests.graphql_client import GraphQLClient
 
 runner = CliRunner()
 TODAY = datetime(2026, 11, 30, tzinfo=UTC).date()
-OFFICER = AccessContext.for_principal(Principal("k-officer", "officer", "compliance_officer"), "legal_compliance")
+
+
+def officer() -> AccessContext:
+    """A fresh context per use: a context records the subjects it returned."""
+    return AccessContext.for_principal(Principal("k-officer", "officer", "compliance_officer"), "legal_compliance")
 
 
 # -- record of processing -------------------------------------------------------------------------------------
@@ -107,7 +111,8 @@ def _merged_customer(store: Store) -> tuple[str, str]:
 def test_lineage_names_source_event_time_and_the_merge(store: Store) -> None:
     survivor, absorbed = _merged_customer(store)
     with store.transaction() as session:
-        found = lineage.trait_lineage(session, store, OFFICER, absorbed, "first_name")
+        access = officer()
+        found = lineage.trait_lineage(session, store, access, absorbed, "first_name")
     assert found.customer_id == survivor and found.category == "user.name"
     older, newer = found.observations
     assert (older.value, older.source, older.profile_id, older.served) == ("Lin", "shopify", survivor, False)
@@ -117,7 +122,7 @@ def test_lineage_names_source_event_time_and_the_merge(store: Store) -> None:
     [merge] = newer.merges
     assert (merge.survivor_id, merge.absorbed_id, merge.unmerged_at) == (survivor, absorbed, None)
     assert older.merges == []
-    assert OFFICER.subjects == {survivor}
+    assert access.subjects == {survivor} and access.categories == {"user.name"}
 
 
 @pytest.mark.parametrize(
@@ -167,12 +172,12 @@ def test_affected_customers_by_actor_and_window(store: Store) -> None:
     ingest_all(store, event({"email": "x1@example.de"}), event({"email": "x2@example.jp"}, country="JP"))
     end = datetime.now(UTC) + timedelta(seconds=1)
     with store.transaction() as session:
-        incident = incidents.open_incident(session, OFFICER, title="Export left public", description="",
+        incident = incidents.open_incident(session, officer(), title="Export left public", description="",
                                            aware_at=datetime.now(UTC), window=(start, end))  # fmt: skip
-        by_operator = incidents.affected_subjects(session, OFFICER, since=start, until=end, actor="nobody")
+        by_operator = incidents.affected_subjects(session, officer(), since=start, until=end, actor="nobody")
     assert by_operator == []
     with store.transaction() as session:
-        view = incidents.view_incident(session, OFFICER, incident.id)
+        view = incidents.view_incident(session, officer(), incident.id)
     assert view.affected == {"EU": 1, "JP": 1}
     assert view.incident.regulator_due_at - view.incident.aware_at == timedelta(hours=72)
     drafts = {d.jurisdiction: d.text for d in incidents.drafts(view)}
@@ -199,15 +204,15 @@ def test_a_data_subject_token_cannot_read_the_register(store: Store) -> None:
 def test_bad_times_are_refused_by_name(store: Store) -> None:
     with store.session() as session:
         with pytest.raises(incidents.IncidentError, match="aware_at: must not be in the future"):
-            incidents.open_incident(session, OFFICER, title="t", description="",
+            incidents.open_incident(session, officer(), title="t", description="",
                                     aware_at=datetime.now(UTC) + timedelta(days=1))  # fmt: skip
         with pytest.raises(incidents.IncidentError, match="aware_at: give a time zone"):
-            incidents.open_incident(session, OFFICER, title="t", description="", aware_at=datetime(2026, 1, 1))
+            incidents.open_incident(session, officer(), title="t", description="", aware_at=datetime(2026, 1, 1))
 
 
 def test_the_register_is_append_only_in_the_database(store: Store) -> None:
     with store.transaction() as session:
-        incident = incidents.open_incident(session, OFFICER, title="t", description="", aware_at=datetime.now(UTC))
+        incident = incidents.open_incident(session, officer(), title="t", description="", aware_at=datetime.now(UTC))
     for statement in ("DELETE FROM incident_event", f"UPDATE incident SET title = 'x' WHERE id = '{incident.id}'"):
         with store.session() as session, pytest.raises(Exception, match="append-only"):
             session.execute(text(statement))

@@ -52,7 +52,10 @@ def verify_chain(session: Session, access: AccessContext) -> audit.VerifyResult:
     entry it appends is not part of what it verified."""
     access.forbid_subject_tokens()
     access.require(AUDIT_CATEGORY, field="auditVerify")
-    result = audit.verify(session)
+    # On its own connection: audit.verify sets yield_per on the connection it is given, which would turn the
+    # session's next statement (the INSERT of this entry) into a server-side cursor on PostgreSQL.
+    with session.get_bind().connect() as connection:
+        result = audit.verify(connection)
     audit_in(session, access, operation="audit:verify", document="verify", outcome="allowed",
              categories=[AUDIT_CATEGORY], detail=f"ok={result.ok} checked={result.entries_checked}")  # fmt: skip
     return result
