@@ -20,6 +20,7 @@ from cdp.dsr.settings import DsrSettings
 from cdp.store import Store
 from cdp.web.i18n import LANGUAGES, MESSAGES_DIR, negotiate
 from consent.models import ConsentRecord
+from tests import reads
 from tests.dsr_helpers import Inbox
 from tests.factories import event, ingest_all
 from tests.web_helpers import csrf
@@ -184,3 +185,31 @@ def test_a_subject_cannot_run_someone_elses_request(
     assert "only act on its own profile" in client.get(refused.headers["location"]).text
     with store.session() as session:
         assert session.get(DsrRequest, b_request).status == "verified"
+
+
+def test_rectification_and_objection_from_the_page(
+    store: Store, client: TestClient, smtp: tuple[Inbox, DsrSettings]
+) -> None:
+    inbox, _ = smtp
+    [me] = ingest_all(store, event({"email": "fix@example.de"}, traits={"first_name": "Jon", "city": "Bonn"}))
+    start(client, "rectification", "fix@example.de")
+    page = verify(client, inbox.code())
+    rectification = request_id(page, "Correct my data")
+    done = client.post(f"/privacy/requests/{rectification}/run", data={"csrf": csrf(page), "first_name": "John"})
+    assert "Your data was corrected" in client.get(done.headers["location"]).text
+    with store.session() as session:
+        held = reads.traits(session, store, me.profile_id)
+    assert (held["first_name"].value, held["city"].value) == ("John", "Bonn")  # only what was corrected
+
+    start(client, "objection", "fix@example.de")
+    page = verify(client, inbox.code())
+    objection = request_id(page, "Stop using my data for marketing")
+    done = client.post(f"/privacy/requests/{objection}/run", data={"csrf": csrf(page)})
+    assert "no longer use your data for marketing" in client.get(done.headers["location"]).text
+    with store.session() as session:
+        withdrawn = session.execute(
+            select(ConsentRecord.purpose).where(
+                ConsentRecord.status == "withdrawn", ConsentRecord.profile_id == me.profile_id
+            )
+        ).scalars()
+        assert {"marketing", "marketing.email"} <= set(withdrawn)

@@ -10,7 +10,6 @@ the subject's own profile by the same services and gate.
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Any
 
 from sqlmodel import Session
@@ -23,6 +22,7 @@ from cdp.auth.service import AuthError, Principal, authenticate
 from cdp.consents import service as consents
 from cdp.dsr import deadlines, service, verification
 from cdp.dsr.common import DsrError, RequestNotFound
+from cdp.ids import utcnow
 from cdp.profiles import service as profiles
 from cdp.store import Store
 from cdp.web.audit import audit_read
@@ -144,7 +144,8 @@ class PrivacyCentre:
 
     def _deadline(self, data: dict[str, Any]) -> dict[str, Any]:
         jurisdiction = data.get("jurisdiction", "OTHER")
-        return {"due": deadlines.due_date(jurisdiction, date.today()), "law": deadlines.rule_for(jurisdiction).law}
+        today = utcnow().date()  # requests are dated in UTC
+        return {"due": deadlines.due_date(jurisdiction, today), "law": deadlines.rule_for(jurisdiction).law}
 
     async def verify(self, request: Request) -> Response:
         data, t = self._state(request)
