@@ -20,6 +20,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+import policies
 from audit.models import AuditEntry
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
@@ -29,7 +30,7 @@ from cdp.identity.models import Profile
 from cdp.ids import utcnow
 
 INCIDENT_CATEGORY = "system.incident"
-BREACH_RULES = Path(__file__).resolve().parents[2] / "policies" / "breach.yaml"
+BREACH_RULES = Path(policies.__file__).resolve().parent / "breach.yaml"
 MAX_TEXT = 4000
 
 

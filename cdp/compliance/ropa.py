@@ -23,12 +23,13 @@ import yaml
 from sqlalchemy import select
 from sqlmodel import Session
 
+import policies
 from cdp.dictionary import dictionary
 from cdp.outbox.models import Destination
 from cdp.retention.policy import retention_policy
 from policies.gate import PolicyGate
 
-ROPA_CONFIG = Path(__file__).resolve().parents[2] / "policies" / "ropa.yaml"
+ROPA_CONFIG = Path(policies.__file__).resolve().parent / "ropa.yaml"
 # Roles that oversee rather than pursue purposes: their wildcard grants (audits, data-subject requests) would
 # otherwise list every category under every purpose. They appear as recipients, not as what a purpose uses.
 OVERSIGHT_ROLES = frozenset({"admin", "compliance_officer", "data_subject"})
