@@ -201,9 +201,12 @@ def test_officer_signs_in_runs_an_erasure_and_sees_the_certificate(
     page.context.close()
 
 
-def test_forms_posted_cross_site_or_without_the_token_change_nothing(browser: object, site: str, store: Store) -> None:
+@pytest.mark.parametrize("width", [375, 1280])
+def test_forms_posted_cross_site_or_without_the_token_change_nothing(
+    browser: object, site: str, store: Store, width: int
+) -> None:
     erasure_id, _ = _seed_queue(store)
-    page = _page(browser, 1280)
+    page = _page(browser, width)
     _sign_in(page, site, staff_account(store))
     # Another site's page (localhost is another site than 127.0.0.1) posting to the console: the SameSite=Strict
     # cookie is not sent, so there is no session to act in.
@@ -226,13 +229,14 @@ def test_forms_posted_cross_site_or_without_the_token_change_nothing(browser: ob
     page.context.close()
 
 
-def test_a_cookie_planted_before_sign_in_stays_signed_out(browser: object, site: str, store: Store) -> None:
-    attacker = _page(browser, 1280)
+@pytest.mark.parametrize("width", [375, 1280])
+def test_a_cookie_planted_before_sign_in_stays_signed_out(browser: object, site: str, store: Store, width: int) -> None:
+    attacker = _page(browser, width)
     attacker.goto(f"{site}/console/signin")
     planted = attacker.context.cookies()
     assert [c["name"] for c in planted] == ["cdp_console_signin"]
     assert planted[0]["httpOnly"] and planted[0]["sameSite"] == "Strict"
-    victim = _page(browser, 375)
+    victim = _page(browser, width)
     victim.context.add_cookies(planted)
     _sign_in(victim, site, staff_account(store))
     [after] = [c for c in victim.context.cookies() if c["name"] == "cdp_console"]
