@@ -26,6 +26,8 @@ from cdp.store import Store
 
 STAFF_ROLES = ("compliance_officer", "admin")
 SESSION_LIFETIME = timedelta(hours=8)
+MAX_FAILED_ATTEMPTS = 5  # then the account is locked for LOCKOUT: guessing 6-digit codes online stays hopeless
+LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
 ISSUER = "cdp console"
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -42,6 +44,8 @@ class StaffAccount(SQLModel, table=True):
     password_hash: str = Field(max_length=200)
     totp_secret: str = Field(max_length=64)
     last_totp_step: int = 0  # a code is accepted once: replaying it within its 30 s window fails
+    failed_attempts: int = 0  # consecutive failed sign-ins; MAX_FAILED_ATTEMPTS locks the account for a while
+    locked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     disabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
@@ -97,23 +101,47 @@ def create_staff(session: Session, *, email: str, role: str, password: str) -> N
 
 
 def check_credentials(session: Session, email: str, password: str, code: str) -> StaffAccount:
-    """The account if the password and a fresh TOTP code match; SignInFailed otherwise."""
+    """The account if the password and a fresh TOTP code match; SignInFailed otherwise. A failure against a
+    known account is counted on it: commit before raising (`sign_in` does), or the count is lost."""
     account = session.execute(
         select(StaffAccount).where(StaffAccount.email == _normalize_email(email))
     ).scalar_one_or_none()
     try:
         _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+        password_ok = True
     except (VerificationError, InvalidHashError):
-        raise SignInFailed() from None
+        password_ok = False
     if account is None or account.disabled_at is not None:
         raise SignInFailed()
+    now = utcnow()
     step = _totp_step(account.totp_secret, code.strip())
-    if step is None or step <= account.last_totp_step:
+    locked = account.locked_until is not None and account.locked_until > now
+    if locked or not password_ok or step is None or step <= account.last_totp_step:
+        if not locked:
+            account.failed_attempts += 1
+            if account.failed_attempts >= MAX_FAILED_ATTEMPTS:
+                account.failed_attempts, account.locked_until = 0, now + LOCKOUT
         raise SignInFailed()
-    account.last_totp_step = step
+    account.last_totp_step, account.failed_attempts, account.locked_until = step, 0, None
     if _hasher.check_needs_rehash(account.password_hash):
         account.password_hash = _hasher.hash(password)
     return account
+
+
+def sign_in(store: Store, email: str, password: str, code: str) -> str:
+    """Check the credentials and start a session (its new id); a failure is recorded, then SignInFailed."""
+    session = store.session()
+    try:
+        try:
+            account = check_credentials(session, email, password, code)
+        except SignInFailed:
+            session.commit()  # the failed attempt counts towards the lockout
+            raise
+        session_id = start_session(session, account)
+        session.commit()
+        return session_id
+    finally:
+        session.close()
 
 
 def _totp_step(secret: str, code: str) -> int | None:

@@ -149,11 +149,9 @@ class Console:
         if not self.signin_cookies.csrf_ok(data, form.get(CSRF_FIELD)):
             return self._render(request, "signin.html", 403, error="form expired: reload the page and sign in")
         try:
-            with self.store.transaction() as session:
-                account = staff.check_credentials(
-                    session, str(form.get("email", "")), str(form.get("password", "")), str(form.get("code", ""))
-                )
-                session_id = staff.start_session(session, account)
+            session_id = staff.sign_in(
+                self.store, str(form.get("email", "")), str(form.get("password", "")), str(form.get("code", ""))
+            )
         except staff.SignInFailed as exc:
             return self._render(request, "signin.html", 401, error=str(exc))
         response = self._redirect({"sid": session_id}, "/console/")  # a new id: no cookie sent in is signed in

@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("password_hash", _STR(length=200), nullable=False),
         sa.Column("totp_secret", _STR(length=64), nullable=False),
         sa.Column("last_totp_step", sa.Integer(), nullable=False),
+        sa.Column("failed_attempts", sa.Integer(), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
