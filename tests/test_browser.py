@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 from sqlalchemy import select
 
 from cdp.dsr.models import DsrRequest
@@ -25,8 +26,6 @@ from tests.factories import event, ingest_all, order
 from tests.web_helpers import StaffLogin, staff_account
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium: apt-get install -y chromium")
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(params=["sqlite"])
