@@ -17,6 +17,18 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 
+def plain(value: Any) -> str:
+    """A JSON value as readable text (a certificate's lists and counts), not Python's repr."""
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {plain(item)}" for key, item in value.items()) or "—"
+    if isinstance(value, list):
+        return ", ".join(plain(item) for item in value) or "—"
+    return str(value)
+
+
+templates.env.filters["plain"] = plain
+
+
 def page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     response = templates.TemplateResponse(request, template, context, status_code=status)
     response.headers.update(SECURITY_HEADERS)
