@@ -4,6 +4,7 @@ token kept out of URLs, and a subject confined to their own requests."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import zipfile
@@ -155,7 +156,7 @@ def test_consent_change_records_the_notice_and_gpc_is_honoured(
     [me] = ingest_all(store, event({"email": "cons@example.de"}))
     start(client, "access", "cons@example.de")
     page = verify(client, inbox.code())
-    assert "marketing.email" in page and "Not allowed" in page  # EU: opt-in, nothing granted yet
+    assert "Marketing emails" in page and "Not allowed" in page  # EU: opt-in, nothing granted yet
     client.post("/privacy/consent", data={"csrf": csrf(page), "purpose": "marketing.email", "status": "granted"})
     page = client.get("/privacy/me", headers={"sec-gpc": "1"}).text
     assert "Global Privacy Control" in page
@@ -165,7 +166,12 @@ def test_consent_change_records_the_notice_and_gpc_is_honoured(
     assert [(r.status, r.source, r.notice_version) for r in granted] == [
         ("granted", "data_subject", "privacy-centre-1/en")
     ]
-    assert granted[0].notice_text_hash and granted[0].profile_id == me.profile_id
+    shown = (
+        "Marketing emails: Newsletters, offers, abandoned-cart and birthday emails. "
+        "You can change these choices at any time; a withdrawal takes effect immediately."
+    )
+    assert granted[0].notice_text_hash == hashlib.sha256(shown.encode()).hexdigest()
+    assert granted[0].profile_id == me.profile_id
     assert {r.source for r in records if r.purpose != "marketing.email"} == {"gpc"}
 
 

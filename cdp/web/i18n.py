@@ -24,6 +24,14 @@ class Catalog:
         text = self.messages.get(key) or self.fallback[key]
         return text.format(**values) if values else text
 
+    def purpose(self, name: str, description: str) -> tuple[str, str]:
+        """A purpose's label and explanation in this language; purposes.yaml's name and description for a
+        purpose the catalogs do not cover yet."""
+        key = "purpose_" + name.replace(".", "_")
+        if key not in self.fallback:
+            return name, description
+        return self(key), self(key + "_text")
+
 
 @lru_cache(maxsize=len(LANGUAGES))
 def _load(lang: str) -> dict[str, str]:

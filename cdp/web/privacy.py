@@ -252,10 +252,16 @@ class PrivacyCentre:
                 status=form["status"],
                 source="data_subject",
                 notice_version=f"{NOTICE_VERSION}/{t.lang}",
-                notice_text=f"{t('consent_notice')} {purpose.name}: {purpose.description}",
+                notice_text=self._notice(t, purpose.name, purpose.description),
             )
         data["flash"] = t("consent_saved")
         return self._redirect(data, "/privacy/me")
+
+    @staticmethod
+    def _notice(t: Catalog, purpose: str, description: str) -> str:
+        """The text the subject saw next to the button, recorded (as its hash) with the answer."""
+        label, text = t.purpose(purpose, description)
+        return f"{label}: {text} {t('consent_notice')}"
 
     async def sign_out(self, request: Request) -> Response:
         data, _ = self._state(request)
