@@ -4,6 +4,8 @@ from sqlmodel import SQLModel
 
 # Imported for their tables.
 import cdp.auth.models  # noqa: F401
+import cdp.auth.staff  # noqa: F401
+import cdp.compliance.models  # noqa: F401
 import cdp.dsr.models  # noqa: F401
 import cdp.events.models  # noqa: F401
 import cdp.identity.models  # noqa: F401

@@ -15,7 +15,7 @@ import strawberry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from strawberry.extensions import (
@@ -53,6 +53,7 @@ from cdp.api.settings import ApiSettings, get_api_settings
 from cdp.api.trusted import TrustedDocument, digest, trusted_documents
 from cdp.auth.service import AuthError, authenticate
 from cdp.store import Store
+from cdp.web.app import web_routes
 from cdp.webhooks.shopify import shopify_endpoint
 from graphql import GraphQLError
 from policies.errors import UnknownPurpose, UnknownRole
@@ -268,10 +269,11 @@ def create_app(store: Store, settings: ApiSettings | None = None) -> Starlette:
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    routes: list[Route | Mount] = [
+    routes: list[BaseRoute] = [
         Route("/graphql", endpoint),  # every method: the endpoint answers 405 itself, as JSON
         Route("/healthz", health),
         Route("/webhooks/shopify", shopify_endpoint(store), methods=["POST"]),
+        *web_routes(store),  # the privacy centre and the compliance console
     ]
     if endpoint.ide:
         routes.append(Mount("/static", StaticFiles(directory=Path(STATIC_DIR)), name="static"))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from cdp.api.audit import AuditQuery
+from cdp.api.compliance import ComplianceQuery
 from cdp.api.consent import ConsentMutation, ConsentQuery
 from cdp.api.dsr import DsrMutation, DsrQuery
 from cdp.api.pii import PiiQuery
 from cdp.api.profiles import ProfileMutation, ProfileQuery
 
-Query = merge_types("Query", (ProfileQuery, ConsentQuery, AuditQuery, DsrQuery, PiiQuery))
+Query = merge_types("Query", (ProfileQuery, ConsentQuery, AuditQuery, DsrQuery, PiiQuery, ComplianceQuery))
 Mutation = merge_types("Mutation", (ProfileMutation, ConsentMutation, DsrMutation))

@@ -20,6 +20,7 @@ from cdp.access.gate import AccessContext
 from cdp.auth.service import AuthError, create_api_key, list_api_keys, revoke_api_key, rotate_api_key
 from cdp.cli.audit import audit_app
 from cdp.cli.common import configure_logging, console, fail, open_store
+from cdp.cli.compliance import incident_app, ropa_command, staff_app
 from cdp.cli.dsr import dsr_app, retention_app
 from cdp.cli.operations import operations_app
 from cdp.cli.scan import scan
@@ -40,6 +41,9 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
 app.add_typer(operations_app, name="operations")
 app.command("scan")(scan)
+app.add_typer(staff_app, name="staff")
+app.add_typer(incident_app, name="incident")
+app.command("ropa")(ropa_command)
 
 
 @db_app.command("upgrade")
