@@ -85,6 +85,7 @@ PLAN: list[Step] = [
     Step("AdAudienceMember", lambda s: {"id": s["profile"]}),
     Step("WithdrawConsent", lambda s: {"profileId": s["profile"], "purpose": "marketing.email"}),
     Step("ConsentHistory", lambda s: {"profileId": s["profile"]}),
+    Step("TraitLineage", lambda s: {"profileId": s["profile"], "trait": "first_name"}),
     Step(
         "StartRequest",
         lambda s: {"kind": "access", "identifierKind": "email", "value": s["email"]},
