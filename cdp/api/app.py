@@ -34,6 +34,7 @@ from cdp.api.cost import QueryCostLimiter
 from cdp.api.extensions import AccessGateExtension
 from cdp.api.schema import Mutation, Query
 from cdp.auth.service import AuthError, authenticate
+from cdp.connectors.routes import connector_routes
 from cdp.store import Store
 from cdp.webhooks.shopify import shopify_endpoint
 from graphql import GraphQLError
@@ -204,5 +205,6 @@ def create_app(store: Store) -> Starlette:
             Route("/graphql", endpoint, methods=["GET", "POST"]),
             Route("/healthz", health),
             Route("/webhooks/shopify", shopify_endpoint(store), methods=["POST"]),
+            *connector_routes(store),
         ],
     )
