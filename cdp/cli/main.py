@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+import threading
 from pathlib import Path
 
 import typer
@@ -17,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cdp import db
 from cdp.access.gate import AccessContext
 from cdp.auth.service import create_api_key
+from cdp.cli.activation import outbox_app, source_app, worker
 from cdp.cli.audit import audit_app
 from cdp.cli.common import console, fail, open_store
 from cdp.cli.dsr import dsr_app, retention_app
@@ -37,6 +39,9 @@ app.add_typer(dsr_app, name="dsr")
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
 app.command("scan")(scan)
+app.add_typer(source_app, name="source")
+app.add_typer(outbox_app, name="outbox")
+app.command("worker")(worker)
 
 
 @db_app.command("upgrade")
@@ -165,6 +170,9 @@ def demo(
     )
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     if serve:
+        from cdp.cli.activation import start_in_thread
+
+        start_in_thread(store, threading.Event())  # triggers and deliveries while the demo serves
         _serve(store, host, port)
 
 
