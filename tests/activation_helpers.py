@@ -39,6 +39,7 @@ class Received:
 class Receiver:
     url: str
     received: list[Received] = field(default_factory=list)
+    status: int = 200  # what it answers
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -56,7 +57,7 @@ def receiver(secret: str = DESTINATION_SECRET) -> Iterator[Receiver]:
             valid = fresh and hmac.compare_digest(expected, self.headers.get("X-CDP-Signature", ""))
             with box.lock:
                 box.received.append(Received(json.loads(raw), valid, self.headers["X-CDP-Idempotency-Key"], time.time()))
-            self.send_response(200)
+            self.send_response(box.status)
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
