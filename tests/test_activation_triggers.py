@@ -11,7 +11,10 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from cdp.access.gate import AccessContext
+from cdp.activation.jobs import claim_jobs
 from cdp.activation.models import TriggerJob
+from cdp.activation.planner import plan
+from cdp.activation.triggers import decide
 from cdp.api.app import create_app
 from cdp.dsr.settings import get_dsr_settings
 from cdp.outbox import service as outbox
@@ -138,10 +141,7 @@ def test_consent_withdrawn_after_the_decision_cancels_the_delivery_at_send_time(
         _destination(store, esp.url)
         _customer(client, "wh-customer-1", "subscribed")
         _checkout(client, "wh-checkout-1", "tok-1")
-        store.run(lambda s: __import__("cdp.activation.planner", fromlist=["plan"]).plan(s, store, now=AFTER_WINDOW))
-        from cdp.activation.jobs import claim_jobs
-        from cdp.activation.triggers import decide
-
+        store.run(lambda s: plan(s, store, now=AFTER_WINDOW))
         [job_id] = store.run(lambda s: claim_jobs(s, now=AFTER_WINDOW, lease=timedelta(minutes=1), limit=10))
         assert store.run(lambda s: decide(s, store, job_id, now=AFTER_WINDOW)).status == "sent"
         _customer(client, "wh-customer-2", "unsubscribed")
