@@ -75,11 +75,23 @@ def carts(store: Store, tag: str, due: list[datetime]) -> dict[str, datetime]:
     for n, at in enumerate(due):
         cart_id = f"{tag}-{n}"
         wanted[cart_id] = at
-        events.append({"source": "bench", "source_event_id": cart_id, "type": "cart", "country": "US",
-                       "occurred_at": (at - WINDOW).isoformat(), "identifiers": {"email": f"{cart_id}@example.com"},
-                       "traits": {"timezone": _NOON_ZONE, "first_name": "Bench"},
-                       "properties": {"cart_id": cart_id, "total": "19.90", "currency": "USD",
-                                      "items": [{"sku": "A1", "quantity": 1}]}})  # fmt: skip
+        events.append(
+            {
+                "source": "bench",
+                "source_event_id": cart_id,
+                "type": "cart",
+                "country": "US",
+                "occurred_at": (at - WINDOW).isoformat(),
+                "identifiers": {"email": f"{cart_id}@example.com"},
+                "traits": {"timezone": _NOON_ZONE, "first_name": "Bench"},
+                "properties": {
+                    "cart_id": cart_id,
+                    "total": "19.90",
+                    "currency": "USD",
+                    "items": [{"sku": "A1", "quantity": 1}],
+                },
+            }
+        )
     for start in range(0, len(events), 500):
         store.run(lambda s, b=events[start : start + 500]: ingest(s, store, WRITER, b))
     return wanted
@@ -132,15 +144,25 @@ def main() -> None:
     server = receiver(arrivals)
     url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
     with bench_store(args.postgres) as store:
-        store.run(lambda s: outbox.register_destination(s, store, AccessContext.operator("marketing.email"),
-                                                        name="bench", url=url, secret="bench-secret-0123456789",
-                                                        purpose="marketing.email"))  # fmt: skip
+        store.run(
+            lambda s: outbox.register_destination(
+                s,
+                store,
+                AccessContext.operator("marketing.email"),
+                name="bench",
+                url=url,
+                secret="bench-secret-0123456789",
+                purpose="marketing.email",
+            )
+        )
         t = time.perf_counter()
         tomorrow = datetime.now(UTC) + timedelta(days=1)
         carts(store, "pending", [tomorrow] * args.pending)
         plan_all(store)
-        print(f"{args.pending} pending carts ingested and planned in {time.perf_counter() - t:.1f} s "
-              f"({store.engine.dialect.name}); customers' zone {_NOON_ZONE}")  # fmt: skip
+        print(
+            f"{args.pending} pending carts ingested and planned in {time.perf_counter() - t:.1f} s "
+            f"({store.engine.dialect.name}); customers' zone {_NOON_ZONE}"
+        )
         p50s, p95s, rates, bases = [], [], [], []
         for run in range(args.runs):
             lead = timedelta(seconds=SETTLE.total_seconds() + 3 + args.carts * 0.01)
@@ -158,13 +180,17 @@ def main() -> None:
                 last = max(arrivals.at[c] for c in wanted)
             rates.append(args.burst / (last - start))
             bases.append(baseline(url, args.burst))
-            print(f"run {run + 1}: p50 {p50s[-1] * 1000:.0f} ms, p95 {p95s[-1] * 1000:.0f} ms, "
-                  f"{rates[-1]:.0f} deliveries/s, baseline {bases[-1]:.0f} posts/s")  # fmt: skip
+            print(
+                f"run {run + 1}: p50 {p50s[-1] * 1000:.0f} ms, p95 {p95s[-1] * 1000:.0f} ms, "
+                f"{rates[-1]:.0f} deliveries/s, baseline {bases[-1]:.0f} posts/s"
+            )
     server.shutdown()
     rate, base = statistics.median(rates), statistics.median(bases)
-    print(f"median of {args.runs}: latency p50 {statistics.median(p50s) * 1000:.0f} ms, "
-          f"p95 {statistics.median(p95s) * 1000:.0f} ms (goal: well under 5 min) with {args.pending} pending carts; "
-          f"{rate:.0f} deliveries/s vs {base:.0f} plain POSTs/s (ratio {rate / base:.3f})")  # fmt: skip
+    print(
+        f"median of {args.runs}: latency p50 {statistics.median(p50s) * 1000:.0f} ms, "
+        f"p95 {statistics.median(p95s) * 1000:.0f} ms (goal: well under 5 min) with {args.pending} pending carts; "
+        f"{rate:.0f} deliveries/s vs {base:.0f} plain POSTs/s (ratio {rate / base:.3f})"
+    )
 
 
 if __name__ == "__main__":

@@ -52,11 +52,15 @@ def receiver(secret: str = DESTINATION_SECRET) -> Iterator[Receiver]:
         def do_POST(self) -> None:  # noqa: N802 - http.server's hook
             raw = self.rfile.read(int(self.headers["Content-Length"]))
             timestamp = self.headers.get("X-CDP-Timestamp", "")
-            expected = "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+            expected = (
+                "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+            )
             fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) <= 300
             valid = fresh and hmac.compare_digest(expected, self.headers.get("X-CDP-Signature", ""))
             with box.lock:
-                box.received.append(Received(json.loads(raw), valid, self.headers["X-CDP-Idempotency-Key"], time.time()))
+                box.received.append(
+                    Received(json.loads(raw), valid, self.headers["X-CDP-Idempotency-Key"], time.time())
+                )
             self.send_response(box.status)
             self.end_headers()
 
@@ -79,11 +83,18 @@ def fixture(name: str, **changes: Any) -> dict[str, Any]:
     return payload
 
 
-def send_shopify(client: TestClient, topic: str, payload: dict[str, Any], webhook_id: str, *, secret: str = SHOPIFY_SECRET):
+def send_shopify(
+    client: TestClient, topic: str, payload: dict[str, Any], webhook_id: str, *, secret: str = SHOPIFY_SECRET
+):
     body = json.dumps(payload).encode()
     signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-    headers = {"X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": signature, "X-Shopify-Webhook-Id": webhook_id,
-               "X-Shopify-Shop-Domain": "shop.myshopify.com", "Content-Type": "application/json"}  # fmt: skip
+    headers = {
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Hmac-Sha256": signature,
+        "X-Shopify-Webhook-Id": webhook_id,
+        "X-Shopify-Shop-Domain": "shop.myshopify.com",
+        "Content-Type": "application/json",
+    }
     return client.post("/connectors/shopify", content=body, headers=headers)
 
 

@@ -40,15 +40,18 @@ def test_a_bad_definitions_file_names_the_field(tmp_path: Path) -> None:
 
 def test_sources_are_created_by_staff_with_a_known_role_and_purpose(store: Store) -> None:
     operator, roles = AccessContext.operator("personalization"), set(policy_gate().roles)
-    source, key = store.run(lambda s: create_source(s, operator, name="web", role="frontend_app",
-                                                    purpose="personalization", roles=roles))  # fmt: skip
+    source, key = store.run(
+        lambda s: create_source(s, operator, name="web", role="frontend_app", purpose="personalization", roles=roles)
+    )
     with store.session() as session:
         found, access = authenticate_write_key(session, key)
         assert found.id == source.id and (access.principal.role, access.purpose) == ("frontend_app", "personalization")
         with pytest.raises(AuthError, match="unknown write key"):
             authenticate_write_key(session, key + "x")
     with pytest.raises(ValueError, match="unknown role"):
-        store.run(lambda s: create_source(s, operator, name="w2", role="intern", purpose="personalization", roles=roles))
+        store.run(
+            lambda s: create_source(s, operator, name="w2", role="intern", purpose="personalization", roles=roles)
+        )
     with pytest.raises(UnknownPurpose):
         store.run(lambda s: create_source(s, operator, name="w3", role="frontend_app", purpose="spam", roles=roles))
     app = AccessContext.for_principal(Principal("k", "shop", "frontend_app"), "personalization")
@@ -56,5 +59,6 @@ def test_sources_are_created_by_staff_with_a_known_role_and_purpose(store: Store
         store.run(lambda s: create_source(s, app, name="w4", role="admin", purpose="personalization", roles=roles))
     subject = AccessContext.for_principal(Principal("k", "me", "data_subject", "p-1"), "data_subject_rights")
     with pytest.raises(AccessDenied):
-        store.run(lambda s: create_source(s, subject, name="w5", role="frontend_app", purpose="personalization",
-                                          roles=roles))  # fmt: skip
+        store.run(
+            lambda s: create_source(s, subject, name="w5", role="frontend_app", purpose="personalization", roles=roles)
+        )

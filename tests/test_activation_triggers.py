@@ -40,8 +40,11 @@ def client(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient
 
 def _destination(store: Store, url: str, purpose: str = "marketing.email", name: str = "esp") -> None:
     access = AccessContext.operator(purpose)
-    store.run(lambda s: outbox.register_destination(s, store, access, name=name, url=url, secret=DESTINATION_SECRET,
-                                                    purpose=purpose))  # fmt: skip
+    store.run(
+        lambda s: outbox.register_destination(
+            s, store, access, name=name, url=url, secret=DESTINATION_SECRET, purpose=purpose
+        )
+    )
 
 
 def _customer(client: TestClient, webhook_id: str, state: str, **changes: object) -> None:
@@ -81,7 +84,9 @@ def test_abandoned_checkout_reaches_the_receiver_signed_and_in_the_customers_lan
     assert body["customer"]["email"] == "bob.norman@example.de"
     assert body["message"] == {"language": "de", "text": "Bob, in Ihrem Warenkorb wartet noch etwas."}
     assert body["cart"]["cart_id"] == "tok-abandoned"
-    assert body["cart"]["items"] == [{"sku": "IPOD2008PINK", "title": "IPod Nano - 8GB", "quantity": 2, "price": "99.00"}]
+    assert body["cart"]["items"] == [
+        {"sku": "IPOD2008PINK", "title": "IPod Nano - 8GB", "quantity": 2, "price": "99.00"}
+    ]
     assert (body["cart"]["total"], body["cart"]["currency"]) == ("198.00", "EUR")
     assert "last_name" not in body["customer"] or body["customer"]["last_name"] == "Norman"
     [sent] = [e for e in audit_entries(store, "trigger:abandoned_cart")]
@@ -136,7 +141,9 @@ def test_an_order_within_the_window_cancels_the_reminder(store: Store, client: T
     assert (decision.status, decision.reason) == ("skipped", "ordered after the cart")
 
 
-def test_consent_withdrawn_after_the_decision_cancels_the_delivery_at_send_time(store: Store, client: TestClient) -> None:
+def test_consent_withdrawn_after_the_decision_cancels_the_delivery_at_send_time(
+    store: Store, client: TestClient
+) -> None:
     with receiver() as esp:
         _destination(store, esp.url)
         _customer(client, "wh-customer-1", "subscribed")
@@ -160,10 +167,19 @@ def test_a_destination_gets_only_the_fields_its_purpose_allows(store: Store, cli
         _destination(store, email_tool.url, "marketing.email", name="esp")
         _destination(store, crm.url, "marketing", name="crm")
         us = {"country_code": "US", "default": True}
-        _customer(client, "wh-customer-1", "subscribed", default_address=us, email="ann@example.com", id=99, locale="en")
-        payload = fixture("checkout", token="tok-us", created_at=CHECKOUT_AT.isoformat(), updated_at=CHECKOUT_AT.isoformat(),
-                          email="ann@example.com", customer={"id": 99, "email": "ann@example.com", "first_name": "Ann"},
-                          billing_address={"country_code": "US"}, customer_locale="en")  # fmt: skip
+        _customer(
+            client, "wh-customer-1", "subscribed", default_address=us, email="ann@example.com", id=99, locale="en"
+        )
+        payload = fixture(
+            "checkout",
+            token="tok-us",
+            created_at=CHECKOUT_AT.isoformat(),
+            updated_at=CHECKOUT_AT.isoformat(),
+            email="ann@example.com",
+            customer={"id": 99, "email": "ann@example.com", "first_name": "Ann"},
+            billing_address={"country_code": "US"},
+            customer_locale="en",
+        )
         send_shopify(client, "checkouts/create", payload, "wh-checkout-us")
         run_once(store, now=AFTER_WINDOW)
         [to_esp], [to_crm] = email_tool.received, crm.received

@@ -35,13 +35,27 @@ T0 = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)  # 10:00 in New York
 
 def _destination(store: Store, url: str, name: str = "esp") -> Destination:
     access = AccessContext.operator("marketing.email")
-    return store.run(lambda s: outbox.register_destination(s, store, access, name=name, url=url,
-                                                           secret=DESTINATION_SECRET, purpose="marketing.email"))  # fmt: skip
+    return store.run(
+        lambda s: outbox.register_destination(
+            s, store, access, name=name, url=url, secret=DESTINATION_SECRET, purpose="marketing.email"
+        )
+    )
 
 
 def _carts(store: Store, count: int) -> None:
-    ingest_all(store, *[event({"email": f"c{n}@example.com"}, country="US", type="cart", occurred_at=T0.isoformat(),
-                              properties={"total": "5.00", "currency": "USD"}) for n in range(count)])  # fmt: skip
+    ingest_all(
+        store,
+        *[
+            event(
+                {"email": f"c{n}@example.com"},
+                country="US",
+                type="cart",
+                occurred_at=T0.isoformat(),
+                properties={"total": "5.00", "currency": "USD"},
+            )
+            for n in range(count)
+        ],
+    )
 
 
 def test_claimed_jobs_come_back_after_the_lease(store: Store) -> None:
@@ -50,7 +64,9 @@ def test_claimed_jobs_come_back_after_the_lease(store: Store) -> None:
     run_once(store, now=T0)  # plans; nothing due yet
     first = store.run(lambda s: claim_jobs(s, now=due, lease=timedelta(minutes=2), limit=10))
     assert len(first) == 2  # ...and this worker dies before deciding them
-    assert store.run(lambda s: claim_jobs(s, now=due + timedelta(minutes=1), lease=timedelta(minutes=2), limit=10)) == []
+    assert (
+        store.run(lambda s: claim_jobs(s, now=due + timedelta(minutes=1), lease=timedelta(minutes=2), limit=10)) == []
+    )
     again = store.run(lambda s: claim_jobs(s, now=due + timedelta(minutes=3), lease=timedelta(minutes=2), limit=10))
     assert sorted(again) == sorted(first)
 
@@ -66,8 +82,11 @@ def test_a_delivery_whose_answer_was_lost_is_sent_again_under_the_same_key(store
         [delivery_id] = store.run(lambda s: claim_deliveries(s, now=due, lease=timedelta(minutes=2), limit=10))
         outgoing = store.run(lambda s: prepare(s, store, delivery_id))
         assert outgoing is not None
-        httpx.post(outgoing.url, content=outgoing.body, headers={"X-CDP-Idempotency-Key": outgoing.idempotency_key,
-                                                                 "X-CDP-Timestamp": "0", "X-CDP-Signature": "-"})  # fmt: skip
+        httpx.post(
+            outgoing.url,
+            content=outgoing.body,
+            headers={"X-CDP-Idempotency-Key": outgoing.idempotency_key, "X-CDP-Timestamp": "0", "X-CDP-Signature": "-"},
+        )
         # the worker is killed here: the attempt is never recorded; after the lease another pass sends it again
         assert sender.deliver_due(store, now=due + timedelta(minutes=1)).delivered == 0
         assert sender.deliver_due(store, now=due + timedelta(minutes=3)).delivered == 1
@@ -110,8 +129,17 @@ def test_destination_configuration_needs_the_grant(store: Store) -> None:
 
     agent = AccessContext.for_principal(Principal("k", "desk", "support_agent"), "support")
     with pytest.raises(AccessDenied):
-        store.run(lambda s: outbox.register_destination(s, store, agent, name="x", url="http://127.0.0.1:1/",
-                                                        secret=DESTINATION_SECRET, purpose="marketing.email"))  # fmt: skip
+        store.run(
+            lambda s: outbox.register_destination(
+                s,
+                store,
+                agent,
+                name="x",
+                url="http://127.0.0.1:1/",
+                secret=DESTINATION_SECRET,
+                purpose="marketing.email",
+            )
+        )
     subject = AccessContext.for_principal(Principal("k", "me", "data_subject", "p-1"), "data_subject_rights")
     with pytest.raises(AccessDenied):
         store.run(lambda s: outbox.replay(s, subject, "any"))
@@ -137,11 +165,19 @@ def test_the_migration_moves_plaintext_secrets_into_the_key_store(
     upgrade(database_url, "0004")
     engine = create_engine(database_url)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO dsr_destination (id, name, url, secret, active, created_at) VALUES "
-                          "('00000000-0000-4000-8000-000000000001', 'old', 'https://esp.test/h', :s, true, :t)"),
-                     {"s": DESTINATION_SECRET, "t": T0})  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO dsr_destination (id, name, url, secret, active, created_at) VALUES "
+                "('00000000-0000-4000-8000-000000000001', 'old', 'https://esp.test/h', :s, true, :t)"
+            ),
+            {"s": DESTINATION_SECRET, "t": T0},
+        )
     keys = f"sqlite:///{tmp_path / 'keys.db'}"
-    for name, value in (("CDP_DATABASE_URL", database_url), ("CDP_KEYSTORE_URL", keys), ("CDP_MASTER_KEY", TEST_MASTER_KEY)):
+    for name, value in (
+        ("CDP_DATABASE_URL", database_url),
+        ("CDP_KEYSTORE_URL", keys),
+        ("CDP_MASTER_KEY", TEST_MASTER_KEY),
+    ):
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     try:

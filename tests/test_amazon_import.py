@@ -19,7 +19,9 @@ runner = CliRunner()
 
 def _orders(store: Store) -> list[Event]:
     with store.session() as session:
-        return list(session.execute(select(Event).where(Event.source == "amazon").order_by(Event.occurred_at)).scalars())
+        return list(
+            session.execute(select(Event).where(Event.source == "amazon").order_by(Event.occurred_at)).scalars()
+        )
 
 
 def test_orders_are_stored_and_bad_lines_reported_by_number(store: Store, cli_env: Settings) -> None:
@@ -55,4 +57,6 @@ def test_a_file_that_is_not_an_order_report_is_refused_by_name(tmp_path: Path, c
     wrong.write_text("order-id\tsku\n1\tA\n")
     result = runner.invoke(cli, ["import", str(wrong), "--format", "amazon"])
     assert result.exit_code == 1
-    assert "missing column(s) purchase-date, quantity-purchased, currency, item-price" in " ".join(result.output.split())
+    assert "missing column(s) purchase-date, quantity-purchased, currency, item-price" in " ".join(
+        result.output.split()
+    )

@@ -63,16 +63,21 @@ def test_segment_and_rudderstack_sdks_send_unchanged(store: Store, cli_env: Sett
     errors: list[Exception] = []
     segment = SegmentClient(checkout_key, host=server, sync_mode=True, on_error=lambda e, _: errors.append(e))
     _, identify = segment.identify("user-17", {"email": "Mia@Example.com", "firstName": "Mia"})
-    _, order = segment.track("user-17", "Order Completed", {"order_id": "A-1", "total": 49.9, "currency": "EUR",
-                                                             "products": [{"sku": "S-1", "quantity": 1}]})  # fmt: skip
+    _, order = segment.track(
+        "user-17",
+        "Order Completed",
+        {"order_id": "A-1", "total": 49.9, "currency": "EUR", "products": [{"sku": "S-1", "quantity": 1}]},
+    )
     rudder = RudderClient(web_key, host=server, sync_mode=True, on_error=lambda e, _: errors.append(e))  # gzips
     rudder.page(anonymous_id="anon-5", name="Home", properties={"path": "/"})
     rudder.track(anonymous_id="anon-5", event="Product Viewed", properties={"sku": "S-1"})
     assert errors == []
 
     checkout = _events(store, "segment.checkout")
-    assert [(e.type, e.source_event_id) for e in checkout] == [("identify", identify["messageId"]),
-                                                               ("order", order["messageId"])]  # fmt: skip
+    assert [(e.type, e.source_event_id) for e in checkout] == [
+        ("identify", identify["messageId"]),
+        ("order", order["messageId"]),
+    ]
     assert (checkout[1].amount_minor, checkout[1].currency) == (4990, "EUR")
     with store.session() as session:
         held = {(i.kind, i.value) for i in identities(session, store, checkout[0].profile_id)}
@@ -81,8 +86,9 @@ def test_segment_and_rudderstack_sdks_send_unchanged(store: Store, cli_env: Sett
     web = _events(store, "segment.web")
     assert sorted(e.type for e in web) == ["page_view", "track"]
 
-    again = segment.track("user-17", "Order Completed", {"total": 49.9, "currency": "EUR"},
-                          message_id=order["messageId"])  # fmt: skip
+    again = segment.track(
+        "user-17", "Order Completed", {"total": 49.9, "currency": "EUR"}, message_id=order["messageId"]
+    )
     assert again[0] is not None and len(_events(store, "segment.checkout")) == 2  # messageId: stored once
 
 
@@ -92,18 +98,27 @@ def _post(server: str, path: str, key: str, document: object, **headers: str) ->
     return httpx.post(server + path, content=body, headers={"Authorization": auth, **headers})
 
 
-def test_bad_messages_are_reported_by_index_and_the_good_ones_stored(store: Store, cli_env: Settings, server: str) -> None:
+def test_bad_messages_are_reported_by_index_and_the_good_ones_stored(
+    store: Store, cli_env: Settings, server: str
+) -> None:
     key = _source("web", "frontend_app", "personalization")
     batch = [
         {"type": "page", "messageId": "m-1", "anonymousId": "a-1", "timestamp": "2026-11-30T10:00:00Z"},
-        {"type": "track", "messageId": "m-2", "userId": "u-1", "event": "Order Completed",
-         "properties": {"total": 10}},  # no currency; and personalization may not write external ids
+        {
+            "type": "track",
+            "messageId": "m-2",
+            "userId": "u-1",
+            "event": "Order Completed",
+            "properties": {"total": 10},
+        },  # no currency; and personalization may not write external ids
         {"type": "group", "messageId": "m-3", "anonymousId": "a-1"},
-    ]  # fmt: skip
+    ]
     response = _post(server, "/v1/batch", key, {"batch": batch})
     assert response.status_code == 200
     rejected = {r["index"]: r for r in response.json()["rejected"]}
-    assert sorted(rejected) == [1, 2] and rejected[2]["errors"] == ["type: expected one of identify, track, page, screen, alias"]
+    assert sorted(rejected) == [1, 2] and rejected[2]["errors"] == [
+        "type: expected one of identify, track, page, screen, alias"
+    ]
     assert any("currency" in e or "access denied" in e for e in rejected[1]["errors"])
     assert [e.source_event_id for e in _events(store, "segment.web")] == ["m-1"]
 
@@ -113,13 +128,19 @@ def test_write_key_size_and_encoding_are_checked(store: Store, cli_env: Settings
     page = {"messageId": "m-1", "anonymousId": "a-1"}
     assert _post(server, "/v1/page", "cdpw_wrong", page).status_code == 401
     assert httpx.post(server + "/v1/page", json=page).status_code == 401  # no key at all
-    assert _post(server, "/v1/page", key, gzip.compress(json.dumps(page).encode()), **{"Content-Encoding": "gzip"}).json() == {
-        "success": True
+    assert _post(
+        server, "/v1/page", key, gzip.compress(json.dumps(page).encode()), **{"Content-Encoding": "gzip"}
+    ).json() == {"success": True}
+    big = {
+        "batch": [
+            {"type": "page", "messageId": f"m-{i}", "anonymousId": "a", "properties": {"pad": "x" * 1000}}
+            for i in range(600)
+        ]
     }
-    big = {"batch": [{"type": "page", "messageId": f"m-{i}", "anonymousId": "a", "properties": {"pad": "x" * 1000}}
-                     for i in range(600)]}  # fmt: skip
     assert _post(server, "/v1/batch", key, big).status_code == 413
     bomb = gzip.compress(json.dumps(big).encode())  # small on the wire, over the limit once inflated
-    assert len(bomb) < 50_000 and _post(server, "/v1/batch", key, bomb, **{"Content-Encoding": "gzip"}).status_code == 413
+    assert (
+        len(bomb) < 50_000 and _post(server, "/v1/batch", key, bomb, **{"Content-Encoding": "gzip"}).status_code == 413
+    )
     assert _post(server, "/v1/batch", key, b"{not json").status_code == 400
     assert _post(server, "/v1/page", key, page, **{"Content-Encoding": "br"}).status_code == 415

@@ -38,12 +38,23 @@ def test_customer_webhook_maps_language_and_marketing_consent(store: Store, clie
     assert (identify.type, identify.source, identify.source_event_id) == ("identify", "shopify", "wh-1")
     with store.session() as session:
         held = {(i.kind, i.value) for i in identities(session, store, identify.profile_id)}
-        assert held == {("email", "bob.norman@example.de"), ("phone", "+4930901820"), ("shopify_customer_id", "207119551")}
+        assert held == {
+            ("email", "bob.norman@example.de"),
+            ("phone", "+4930901820"),
+            ("shopify_customer_id", "207119551"),
+        }
         assert {n: t.value for n, t in traits(session, store, identify.profile_id).items()} == {
-            "first_name": "Bob", "last_name": "Norman", "language": "de"}  # fmt: skip
+            "first_name": "Bob",
+            "last_name": "Norman",
+            "language": "de",
+        }
         [consent] = session.execute(select(ConsentRecord)).scalars()
     assert (consent.purpose, consent.status, consent.source, consent.jurisdiction) == (
-        "marketing.email", "granted", "shopify", "EU")  # fmt: skip
+        "marketing.email",
+        "granted",
+        "shopify",
+        "EU",
+    )
     # the same delivery again (Shopify retries), and an update with an unchanged answer: nothing new
     assert send_shopify(client, "customers/create", fixture("customer"), "wh-1").json()["status"] == "duplicate"
     send_shopify(client, "customers/update", fixture("customer"), "wh-2")
@@ -51,7 +62,9 @@ def test_customer_webhook_maps_language_and_marketing_consent(store: Store, clie
         assert len(list(session.execute(select(ConsentRecord)).scalars())) == 1
 
 
-def test_legacy_accepts_marketing_flag_is_read_when_there_is_no_consent_object(store: Store, client: TestClient) -> None:
+def test_legacy_accepts_marketing_flag_is_read_when_there_is_no_consent_object(
+    store: Store, client: TestClient
+) -> None:
     legacy = fixture("customer", email_marketing_consent=None, accepts_marketing=False)
     send_shopify(client, "customers/create", legacy, "wh-1")
     with store.session() as session:
@@ -62,7 +75,9 @@ def test_legacy_accepts_marketing_flag_is_read_when_there_is_no_consent_object(s
 def test_orders_and_checkouts_carry_items_currency_and_the_checkout_token(store: Store, client: TestClient) -> None:
     assert send_shopify(client, "checkouts/create", fixture("checkout"), "wh-c").status_code == 200
     assert send_shopify(client, "orders/create", fixture("order"), "wh-o").status_code == 200
-    assert send_shopify(client, "orders/updated", fixture("order", financial_status="refunded"), "wh-u").status_code == 200
+    assert (
+        send_shopify(client, "orders/updated", fixture("order", financial_status="refunded"), "wh-u").status_code == 200
+    )
     cart, order, update = _stored(store)
     assert (cart.type, order.type, update.type) == ("cart", "order", "identify")  # an update is no second purchase
     assert (order.amount_minor, order.currency, cart.amount_minor) == (19800, "EUR", 19800)
@@ -71,9 +86,13 @@ def test_orders_and_checkouts_carry_items_currency_and_the_checkout_token(store:
         by_id = {e.id: e for e in events(session, store, order.profile_id)}
     assert by_id[cart.id].properties["cart_id"] == "2a1ace52255252df566af0faaedfbfa7"
     assert by_id[order.id].properties["checkout_token"] == "2a1ace52255252df566af0faaedfbfa7"
-    assert (by_id[order.id].properties["order_id"], by_id[order.id].properties["order_name"]) == ("820982911946154508", "#1001")
-    assert by_id[order.id].properties["items"] == [{"sku": "IPOD2008PINK", "title": "IPod Nano - 8GB", "quantity": 2,
-                                                    "price": "99.00"}]  # fmt: skip
+    assert (by_id[order.id].properties["order_id"], by_id[order.id].properties["order_name"]) == (
+        "820982911946154508",
+        "#1001",
+    )
+    assert by_id[order.id].properties["items"] == [
+        {"sku": "IPOD2008PINK", "title": "IPod Nano - 8GB", "quantity": 2, "price": "99.00"}
+    ]
     assert by_id[update.id].properties["financial_status"] == "refunded"
 
 

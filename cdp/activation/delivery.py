@@ -38,8 +38,11 @@ CUSTOMER_FIELDS = {
     "timezone": "user.location.timezone",
     "country": "user.contact.address.country",
 }
-IDENTIFIER_FIELDS = {"email": "user.contact.email", "phone": "user.contact.phone_number",
-                     "anonymous_id": "user.unique_id.pseudonymous"}  # fmt: skip
+IDENTIFIER_FIELDS = {
+    "email": "user.contact.email",
+    "phone": "user.contact.phone_number",
+    "anonymous_id": "user.unique_id.pseudonymous",
+}
 PURCHASE = "user.behavior.purchase"
 
 
@@ -105,16 +108,24 @@ def record_attempt(
     return "retrying"
 
 
-def _finish(session: Session, access: AccessContext, delivery: OutboxDelivery, status: str, why: str,
-            *, denied: bool = False) -> None:  # fmt: skip
+def _finish(
+    session: Session, access: AccessContext, delivery: OutboxDelivery, status: str, why: str, *, denied: bool = False
+) -> None:
     delivery.status, delivery.last_error, delivery.leased_until = status, why[:500], None
     _audit(session, access, delivery, "denied" if denied else "allowed", f"{status}: {why}")
 
 
 def _audit(session: Session, access: AccessContext, delivery: OutboxDelivery, outcome: str, detail: str) -> None:
-    audit_in(session, access, operation=f"deliver:{delivery.kind}", document=f"outbox {delivery.id}",
-             outcome=outcome, subject_ids=[delivery.profile_id] if delivery.profile_id else [],
-             categories=sorted(access.categories), detail=detail)  # fmt: skip
+    audit_in(
+        session,
+        access,
+        operation=f"deliver:{delivery.kind}",
+        document=f"outbox {delivery.id}",
+        outcome=outcome,
+        subject_ids=[delivery.profile_id] if delivery.profile_id else [],
+        categories=sorted(access.categories),
+        detail=detail,
+    )
 
 
 def _render(

@@ -93,8 +93,18 @@ def _plan_events(session: Session, now: datetime, limit: int, defs: Definitions)
 
 
 def _job(key: str, trigger: str, purpose: str, profile_id: str, event_id: str | None, due: datetime) -> dict:
-    return {"id": new_id(), "key": key, "trigger": trigger, "purpose": purpose, "profile_id": profile_id,
-            "event_id": event_id, "due_at": due, "status": "pending", "attempts": 0, "created_at": datetime.now(UTC)}  # fmt: skip
+    return {
+        "id": new_id(),
+        "key": key,
+        "trigger": trigger,
+        "purpose": purpose,
+        "profile_id": profile_id,
+        "event_id": event_id,
+        "due_at": due,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": datetime.now(UTC),
+    }
 
 
 def _insert_new(session: Session, jobs: list[dict]) -> int:

@@ -72,11 +72,26 @@ def decide(session: Session, store: Store, job_id: str, *, now: datetime, defs: 
     targets = serving(session, access, job.purpose)
     if not targets:
         return _close(session, access, job, group, "skipped", f"no destination serves {job.purpose}", now)
-    payload = json.dumps({"type": "trigger", "trigger": job.trigger, "job_id": job.id, "profile_id": group.root.id,
-                          "event_id": job.event_id}, sort_keys=True)  # fmt: skip
+    payload = json.dumps(
+        {
+            "type": "trigger",
+            "trigger": job.trigger,
+            "job_id": job.id,
+            "profile_id": group.root.id,
+            "event_id": job.event_id,
+        },
+        sort_keys=True,
+    )
     for destination in targets:
-        session.add(OutboxDelivery(destination_id=destination.id, kind="trigger", profile_id=group.root.id,
-                                   idempotency_key=f"trigger:{job.id}:{destination.id}", payload=payload))  # fmt: skip
+        session.add(
+            OutboxDelivery(
+                destination_id=destination.id,
+                kind="trigger",
+                profile_id=group.root.id,
+                idempotency_key=f"trigger:{job.id}:{destination.id}",
+                payload=payload,
+            )
+        )
     return _close(session, access, job, group, "sent", None, now, deliveries=len(targets))
 
 
@@ -98,8 +113,12 @@ def _condition(
             return "event gone"
         if job.trigger == "review_request":
             return None
-        later = select(Event.type).where(Event.profile_id.in_(members), Event.occurred_at >= event.occurred_at,
-                                         Event.id != event.id, Event.type.in_(("order", "cart")))  # fmt: skip
+        later = select(Event.type).where(
+            Event.profile_id.in_(members),
+            Event.occurred_at >= event.occurred_at,
+            Event.id != event.id,
+            Event.type.in_(("order", "cart")),
+        )
         types = set(session.execute(later).scalars())
         if "order" in types:
             return "ordered after the cart"

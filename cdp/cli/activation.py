@@ -39,7 +39,9 @@ def source_create(
 
 
 @outbox_app.command("list")
-def outbox_list(status: str | None = typer.Option(None, help="pending, delivered, dead or cancelled."), first: int = 50) -> None:
+def outbox_list(
+    status: str | None = typer.Option(None, help="pending, delivered, dead or cancelled."), first: int = 50
+) -> None:
     """The newest deliveries."""
     try:
         access = AccessContext.operator("data_subject_rights")
@@ -49,7 +51,9 @@ def outbox_list(status: str | None = typer.Option(None, help="pending, delivered
     table = Table("kind", "status", "attempts", "last error", "created")
     table.add_column("id", no_wrap=True, min_width=36)
     for d in rows:
-        table.add_row(d.kind, d.status, str(d.attempts), d.last_error or "", d.created_at.isoformat(timespec="seconds"), d.id)
+        table.add_row(
+            d.kind, d.status, str(d.attempts), d.last_error or "", d.created_at.isoformat(timespec="seconds"), d.id
+        )
     Console().print(table)
 
 
@@ -85,5 +89,7 @@ def start_in_thread(store, stop: threading.Event) -> threading.Thread:  # noqa: 
 def _log(report: PassReport) -> None:
     if report.busy:
         sent = sum(d.status == "sent" for d in report.decisions)
-        console.print(f"planned {report.planned}, decided {len(report.decisions)} ({sent} sent), "
-                      f"delivered {report.deliveries.delivered}, retrying {report.deliveries.retrying}")  # fmt: skip
+        console.print(
+            f"planned {report.planned}, decided {len(report.decisions)} ({sent} sent), "
+            f"delivered {report.deliveries.delivered}, retrying {report.deliveries.retrying}"
+        )

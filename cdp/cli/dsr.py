@@ -85,8 +85,14 @@ def list_(status: str | None = typer.Option(None), first: int = 100, purpose: st
     today = date.today()
     for r in rows:
         overdue = r.due_on < today and r.status in service.OPEN_STATUSES
-        table.add_row(f"[red]{r.due_on}[/red]" if overdue else str(r.due_on), r.status, r.kind, r.jurisdiction,
-                      r.received_at.date().isoformat(), r.id)  # fmt: skip
+        table.add_row(
+            f"[red]{r.due_on}[/red]" if overdue else str(r.due_on),
+            r.status,
+            r.kind,
+            r.jurisdiction,
+            r.received_at.date().isoformat(),
+            r.id,
+        )
     Console().print(table)
 
 

@@ -54,8 +54,11 @@ def import_file(
         raise ValueError("a CSV customer list needs --source (the system it came from, e.g. shopify)")
     if fmt not in ("csv", "jsonl", "amazon"):
         raise ValueError(f"--format: unknown format {fmt!r}; expected jsonl, csv or amazon")
-    lines = {"csv": lambda: _csv_records(path, source or ""), "jsonl": lambda: _jsonl_records(path),
-             "amazon": lambda: _amazon_records(path)}[fmt]()  # fmt: skip
+    lines = {
+        "csv": lambda: _csv_records(path, source or ""),
+        "jsonl": lambda: _jsonl_records(path),
+        "amazon": lambda: _amazon_records(path),
+    }[fmt]()
     report = ImportReport()
     batch: list[tuple[int, object]] = []
     for item in lines:

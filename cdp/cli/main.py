@@ -114,7 +114,9 @@ def apikey_create(
 
 @app.command("import")
 def import_(
-    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL events, a CSV customer list or an Amazon order report."),
+    path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="JSONL events, a CSV customer list or an Amazon order report."
+    ),
     fmt: str | None = typer.Option(None, "--format", help="jsonl, csv or amazon (default: by file extension)."),
     source: str | None = typer.Option(None, help="For CSV: the system the list came from."),
     purpose: str = typer.Option("order_fulfillment", help="Purpose of this processing (audited)."),

@@ -107,12 +107,28 @@ def _event(order_id: str, lines: list[tuple[int, dict[str, str]]]) -> dict[str, 
     if len(currencies) > 1:
         raise ValueError(f"order {order_id}: lines in several currencies {sorted(currencies)}")
     total = sum(Decimal(r["item-price"]) + Decimal(r.get("shipping-price") or "0") for r in rows)
-    items = [{"sku": r["sku"], "quantity": int(r["quantity-purchased"]), "price": r["item-price"],
-              "order_item_id": r.get("order-item-id") or None, "name": r.get("product-name") or None} for r in rows]  # fmt: skip
-    identifiers = {"email": first.get("buyer-email"), "amazon_buyer_id": first.get("buyer-id"),
-                   "phone": first.get("buyer-phone-number")}  # fmt: skip
-    properties: dict[str, Any] = {"amazon_order_id": order_id, "order_id": order_id, "total": str(total),
-                                  "currency": currencies.pop(), "items": items}  # fmt: skip
+    items = [
+        {
+            "sku": r["sku"],
+            "quantity": int(r["quantity-purchased"]),
+            "price": r["item-price"],
+            "order_item_id": r.get("order-item-id") or None,
+            "name": r.get("product-name") or None,
+        }
+        for r in rows
+    ]
+    identifiers = {
+        "email": first.get("buyer-email"),
+        "amazon_buyer_id": first.get("buyer-id"),
+        "phone": first.get("buyer-phone-number"),
+    }
+    properties: dict[str, Any] = {
+        "amazon_order_id": order_id,
+        "order_id": order_id,
+        "total": str(total),
+        "currency": currencies.pop(),
+        "items": items,
+    }
     for column, key in (("merchant-order-id", "merchant_order_id"), ("sales-channel", "sales_channel")):
         if first.get(column):
             properties[key] = first[column]

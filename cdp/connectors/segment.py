@@ -41,8 +41,15 @@ MAX_MESSAGE_BYTES = 32 * 1024
 CALLS = ("identify", "track", "page", "screen", "alias")
 ORDER_EVENTS = {"order completed"}
 CART_EVENTS = {"checkout started", "cart viewed"}
-_TRAITS = {"firstName": "first_name", "first_name": "first_name", "lastName": "last_name", "last_name": "last_name",
-           "name": "full_name", "birthday": "birthday", "gender": "gender"}  # fmt: skip
+_TRAITS = {
+    "firstName": "first_name",
+    "first_name": "first_name",
+    "lastName": "last_name",
+    "last_name": "last_name",
+    "name": "full_name",
+    "birthday": "birthday",
+    "gender": "gender",
+}
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -55,8 +62,12 @@ def to_event(message: dict[str, Any], source: str, call: str | None = None) -> d
     traits = message.get("traits") if isinstance(message.get("traits"), dict) else {}
     if kind != "identify":
         traits = context.get("traits") if isinstance(context.get("traits"), dict) else {}
-    identifiers = {"external_id": message.get("userId"), "anonymous_id": message.get("anonymousId"),
-                   "email": traits.get("email"), "phone": traits.get("phone")}  # fmt: skip
+    identifiers = {
+        "external_id": message.get("userId"),
+        "anonymous_id": message.get("anonymousId"),
+        "email": traits.get("email"),
+        "phone": traits.get("phone"),
+    }
     if kind == "alias":
         identifiers["anonymous_id" if message.get("anonymousId") is None else "external_id"] = message.get("previousId")
         identifiers["external_id"] = message.get("userId")

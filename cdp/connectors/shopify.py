@@ -9,7 +9,9 @@ source_event_id: Shopify retries a delivery with the same id), stored through th
 | orders/create | `order`: line items, total and currency, order id and name, checkout token |
 | orders/updated | `identify`: the customer's details and the order's new state (no second purchase) |
 | checkouts/create, checkouts/update | `cart` whose cart_id is the checkout token |
-| customers/create, customers/update | `identify`; `locale` -> trait language; the email marketing state -> consent to marketing.email (source "shopify") |
+| customers/create, customers/update | `identify`; `locale` -> trait language; email marketing state -> consent |
+
+The customer's email marketing state is recorded as consent to marketing.email with source "shopify".
 """
 
 from __future__ import annotations
@@ -30,8 +32,14 @@ from cdp.ingest.service import INGEST_ATTEMPTS
 from cdp.store import Store
 from cdp.webhooks.shopify import signature_valid
 
-TOPICS = ("orders/create", "orders/updated", "checkouts/create", "checkouts/update", "customers/create",
-          "customers/update")  # fmt: skip
+TOPICS = (
+    "orders/create",
+    "orders/updated",
+    "checkouts/create",
+    "checkouts/update",
+    "customers/create",
+    "customers/update",
+)
 MAX_BODY_BYTES = 1_000_000
 SOURCE = "shopify"
 EMAIL_PURPOSE = "marketing.email"
@@ -56,16 +64,26 @@ def to_event(topic: str, payload: dict[str, Any], webhook_id: str) -> tuple[dict
     if topic.startswith("customers/"):
         return _customer_event(payload, webhook_id)
     customer = payload.get("customer") or {}
-    identifiers = _identifiers(payload.get("email") or customer.get("email"), payload.get("phone") or customer.get("phone"),
-                               customer.get("id"))  # fmt: skip
+    identifiers = _identifiers(
+        payload.get("email") or customer.get("email"), payload.get("phone") or customer.get("phone"), customer.get("id")
+    )
     if not identifiers:
         return None, []
     traits = _names(customer) | _language(payload.get("customer_locale"))
-    common = {"source": SOURCE, "source_event_id": webhook_id, "country": _country(payload, customer),
-              "identifiers": identifiers, "traits": traits}  # fmt: skip
+    common = {
+        "source": SOURCE,
+        "source_event_id": webhook_id,
+        "country": _country(payload, customer),
+        "identifiers": identifiers,
+        "traits": traits,
+    }
     if topic == "orders/create":
-        properties = {"order_id": str(_required(payload, "id")), "order_name": payload.get("name"),
-                      "checkout_token": payload.get("checkout_token"), **_money(payload)}  # fmt: skip
+        properties = {
+            "order_id": str(_required(payload, "id")),
+            "order_name": payload.get("name"),
+            "checkout_token": payload.get("checkout_token"),
+            **_money(payload),
+        }
         return {
             **common,
             "type": "order",
@@ -73,13 +91,20 @@ def to_event(topic: str, payload: dict[str, Any], webhook_id: str) -> tuple[dict
             "properties": properties,
         }, []
     if topic == "orders/updated":
-        properties = {"order_id": str(_required(payload, "id")), "financial_status": payload.get("financial_status"),
-                      "fulfillment_status": payload.get("fulfillment_status"),
-                      "cancelled": payload.get("cancelled_at") is not None}  # fmt: skip
+        properties = {
+            "order_id": str(_required(payload, "id")),
+            "financial_status": payload.get("financial_status"),
+            "fulfillment_status": payload.get("fulfillment_status"),
+            "cancelled": payload.get("cancelled_at") is not None,
+        }
         occurred = payload.get("updated_at") or _required(payload, "created_at")
         return {**common, "type": "identify", "occurred_at": occurred, "properties": properties}, []
-    properties = {"cart_id": str(_required(payload, "token")), "checkout_url": payload.get("abandoned_checkout_url"),
-                  "completed": payload.get("completed_at") is not None, **_money(payload)}  # fmt: skip
+    properties = {
+        "cart_id": str(_required(payload, "token")),
+        "checkout_url": payload.get("abandoned_checkout_url"),
+        "completed": payload.get("completed_at") is not None,
+        **_money(payload),
+    }
     occurred = payload.get("updated_at") or _required(payload, "created_at")
     return {**common, "type": "cart", "occurred_at": occurred, "properties": properties}, []
 
@@ -103,8 +128,11 @@ def _marketing_answers(customer: dict[str, Any]) -> list[ConsentAnswer]:
     consent = customer.get("email_marketing_consent")
     if isinstance(consent, dict) and consent.get("state") in MARKETING_STATES:
         at = consent.get("consent_updated_at")
-        return [ConsentAnswer(EMAIL_PURPOSE, MARKETING_STATES[consent["state"]], SOURCE,
-                              datetime.fromisoformat(at) if at else None)]  # fmt: skip
+        return [
+            ConsentAnswer(
+                EMAIL_PURPOSE, MARKETING_STATES[consent["state"]], SOURCE, datetime.fromisoformat(at) if at else None
+            )
+        ]
     if isinstance(customer.get("accepts_marketing"), bool):
         at = customer.get("accepts_marketing_updated_at")
         status = "granted" if customer["accepts_marketing"] else "denied"

@@ -43,6 +43,13 @@ def ingest_with_consent(
             latest = current_state(session, group.member_ids, [answer.purpose]).get(answer.purpose)
             if latest is not None and latest.status == answer.status:
                 continue
-            record_consent(session, access, profile_id=group.root.id, purpose=answer.purpose, status=answer.status,
-                           source=answer.source, recorded_at=answer.recorded_at)  # fmt: skip
+            record_consent(
+                session,
+                access,
+                profile_id=group.root.id,
+                purpose=answer.purpose,
+                status=answer.status,
+                source=answer.source,
+                recorded_at=answer.recorded_at,
+            )
     return outcomes

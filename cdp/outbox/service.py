@@ -84,8 +84,14 @@ def register_destination(
     destination.secret_ct = seal_secret(store.keystore, destination.id, secret)
     session.add(destination)
     session.flush()
-    audit_in(session, access, operation="destination:register", document=f"destination {destination.name} "
-             f"{purpose}", outcome="allowed", categories=[DESTINATION_CATEGORY])  # fmt: skip
+    audit_in(
+        session,
+        access,
+        operation="destination:register",
+        document=f"destination {destination.name} {purpose}",
+        outcome="allowed",
+        categories=[DESTINATION_CATEGORY],
+    )
     return destination
 
 
@@ -100,8 +106,9 @@ def enqueue_erasure(session: Session, request_id: str, profile_ids: list[str]) -
         key = f"erasure:{request_id}:{destination.id}"
         if session.execute(select(OutboxDelivery.id).where(OutboxDelivery.idempotency_key == key)).first():
             continue
-        session.add(OutboxDelivery(destination_id=destination.id, request_id=request_id, idempotency_key=key,
-                                   payload=payload))  # fmt: skip
+        session.add(
+            OutboxDelivery(destination_id=destination.id, request_id=request_id, idempotency_key=key, payload=payload)
+        )
         queued.append({"destination": destination.name, "idempotency_key": key})
     return queued
 
@@ -119,8 +126,15 @@ def replay(session: Session, access: AccessContext, delivery_id: str) -> OutboxD
     delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, utcnow()
     delivery.leased_until = delivery.last_error = None
     session.add(delivery)
-    audit_in(session, access, operation="outbox:replay", document=f"replay {delivery_id}", outcome="allowed",
-             subject_ids=[delivery.profile_id] if delivery.profile_id else [], categories=[DESTINATION_CATEGORY])  # fmt: skip
+    audit_in(
+        session,
+        access,
+        operation="outbox:replay",
+        document=f"replay {delivery_id}",
+        outcome="allowed",
+        subject_ids=[delivery.profile_id] if delivery.profile_id else [],
+        categories=[DESTINATION_CATEGORY],
+    )
     return delivery
 
 

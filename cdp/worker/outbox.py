@@ -62,7 +62,7 @@ def deliver_due(
                     now=now,
                     max_attempts=settings.outbox_max_attempts,
                     backoff_seconds=settings.outbox_backoff_seconds,
-                )  # fmt: skip
+                )
             )
             counts[state] += 1
     finally:

@@ -43,6 +43,8 @@ def upgrade() -> None:
         batch_op.create_index("ix_trigger_job_due", ["status", "due_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_trigger_job_profile_id"), ["profile_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_trigger_job_decided_at"), ["decided_at"], unique=False)
+    with op.batch_alter_table("event", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_event_received_at"), ["received_at"], unique=False)
     op.create_table(
         "planner_cursor",
         sa.Column("name", _str(length=32), nullable=False),
