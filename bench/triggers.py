@@ -4,8 +4,9 @@
 
 Set-up: `--pending` carts of distinct customers whose reminders are due tomorrow (they sit in the due-time
 table while we measure, with their win-back jobs). Each run then
-- latency: `--carts` carts whose 60-minute windows end 50 ms apart, starting a few seconds after the worker
-  starts; latency = arrival at the receiver - the moment the cart became due (p50, p95);
+- latency: `--carts` carts whose 60-minute windows end `--spacing-ms` apart (a steady stream the worker keeps up
+  with), starting a few seconds after the worker starts; latency = arrival at the receiver - the moment the
+  cart became due (p50, p95);
 - throughput: `--burst` carts all due at once; deliveries/s = burst / time until the last one arrived.
 Baseline in the same run: a plain loop of signed-size POSTs to the same receiver (posts/s); the ratio is
 deliveries/s divided by it. Figures are the median over `--runs`. One worker (`cdp worker` code, polling
@@ -137,6 +138,7 @@ def main() -> None:
     parser.add_argument("--pending", type=int, default=10_000)
     parser.add_argument("--carts", type=int, default=100)
     parser.add_argument("--burst", type=int, default=300)
+    parser.add_argument("--spacing-ms", type=int, default=250)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--postgres", default=None)
     args = parser.parse_args()
@@ -167,7 +169,9 @@ def main() -> None:
         for run in range(args.runs):
             lead = timedelta(seconds=SETTLE.total_seconds() + 3 + args.carts * 0.01)
             first_due = datetime.now(UTC) + lead
-            wanted = carts(store, f"lat{run}", [first_due + timedelta(milliseconds=50 * n) for n in range(args.carts)])
+            wanted = carts(
+                store, f"lat{run}", [first_due + timedelta(milliseconds=args.spacing_ms * n) for n in range(args.carts)]
+            )
             plan_all(store)
             latencies = sorted(measure(store, arrivals, wanted, timeout=300))
             p50s.append(statistics.median(latencies))

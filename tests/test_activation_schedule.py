@@ -169,3 +169,11 @@ def test_review_request_a_week_after_the_order_carries_the_order(store: Store) -
     assert (
         len(bodies) == 1 and bodies[0]["order"]["order_id"] == "1001" and bodies[0]["order"]["items"] == [{"sku": "A"}]
     )
+
+
+def test_history_imported_long_after_the_fact_plans_no_win_back_burst(store: Store) -> None:
+    old = event({"email": "old@example.com"}, country="US", type="page_view", occurred_at="2026-01-05T10:00:00+00:00")
+    ingest_all(store, old)
+    run_once(store, now=NOW)  # crossed 30 days of inactivity on 4 February 2026, long before the worker saw it
+    with store.session() as session:
+        assert [j.key for j in session.execute(select(TriggerJob)).scalars() if j.trigger == "win_back"] == []

@@ -28,6 +28,7 @@ from cdp.store import Store
 
 SETTLE = timedelta(seconds=5)
 BIRTHDAY_SWEEP_EVERY = timedelta(hours=1)
+WIN_BACK_GRACE = timedelta(days=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DOB_CATEGORY = "user.demographic.date_of_birth"
 
@@ -88,7 +89,7 @@ def _plan_events(session: Session, now: datetime, limit: int, defs: Definitions)
             last_active[profile_id] = max(occurred, last_active.get(profile_id, occurred))
     added = _insert_new(session, jobs)
     if "win_back" in triggers:
-        added += _plan_win_back(session, last_active, defs)
+        added += _plan_win_back(session, last_active, defs, now)
     return PlanReport(events=len(rows), jobs=added)
 
 
@@ -121,9 +122,11 @@ def _insert_new(session: Session, jobs: list[dict]) -> int:
     return len(fresh)
 
 
-def _plan_win_back(session: Session, last_active: dict[str, datetime], defs: Definitions) -> int:
+def _plan_win_back(session: Session, last_active: dict[str, datetime], defs: Definitions, now: datetime) -> int:
     """One win-back job per profile, due `inactive_days` after its latest activity: moved later by new
-    activity, and opened again after a decision when the customer came back since."""
+    activity, and opened again after a decision when the customer came back since. Customers who crossed the
+    threshold more than WIN_BACK_GRACE before the planner saw them (history imported, the worker started on
+    an old database) plan nothing: that is no news, and it would send a burst to everyone ever inactive."""
     spec = defs.triggers["win_back"]
     period = timedelta(days=spec.inactive_days)
     keys = {f"win_back:{p}": p for p in last_active}
@@ -138,7 +141,8 @@ def _plan_win_back(session: Session, last_active: dict[str, datetime], defs: Def
         due = last_active[profile_id] + period
         job = existing.get(key)
         if job is None:
-            new.append(_job(key, "win_back", spec.purpose, profile_id, None, due))
+            if due >= now - WIN_BACK_GRACE:
+                new.append(_job(key, "win_back", spec.purpose, profile_id, None, due))
         elif job.status == "pending" and _aware(job.due_at) < due:
             job.due_at = due
         elif (
