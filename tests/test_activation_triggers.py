@@ -186,3 +186,14 @@ def test_a_destination_gets_only_the_fields_its_purpose_allows(store: Store, cli
     assert to_esp.body["customer"]["email"] == "ann@example.com"
     assert "email" not in to_crm.body["customer"] and to_crm.body["customer"]["first_name"] == "Ann"
     assert to_crm.signature_valid and to_crm.body["message"]["text"] == "Ann, you left something in your cart."
+
+
+def test_a_checkout_the_shop_reports_completed_gets_no_reminder(store: Store, client: TestClient) -> None:
+    with receiver() as esp:
+        _destination(store, esp.url)
+        _customer(client, "wh-customer-1", "subscribed")
+        _checkout(client, "wh-checkout-1", "tok-1", completed_at=CHECKOUT_AT.isoformat())
+        report = run_once(store, now=AFTER_WINDOW)
+        assert esp.received == []
+    [decision] = [d for d in report.decisions if d.trigger == "abandoned_cart"]
+    assert (decision.status, decision.reason) == ("skipped", "checkout completed")

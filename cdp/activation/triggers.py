@@ -21,6 +21,7 @@ from cdp.access.gate import AccessContext
 from cdp.activation.access import trigger_access
 from cdp.activation.definitions import Definitions, QuietHours, Trigger, definitions
 from cdp.activation.models import TriggerJob
+from cdp.categories import event_category
 from cdp.events.models import Event
 from cdp.identity.groups import ProfileGroup, ProfileNotFound, load_group
 from cdp.outbox.models import Destination, OutboxDelivery
@@ -51,7 +52,7 @@ def decide(session: Session, store: Store, job_id: str, *, now: datetime, defs: 
         group = load_group(session, job.profile_id)
     except ProfileNotFound:
         return _close(session, access, job, None, "skipped", "customer gone", now)
-    not_met = _condition(session, job, spec, group, now)
+    not_met = _condition(session, store, access, job, spec, group, now)
     if isinstance(not_met, datetime):
         return _postpone(job, not_met, "activity since planned")
     if not_met is not None:
@@ -103,7 +104,13 @@ def serving(session: Session, access: AccessContext, purpose: str) -> list[Desti
 
 
 def _condition(
-    session: Session, job: TriggerJob, spec: Trigger, group: ProfileGroup, now: datetime
+    session: Session,
+    store: Store,
+    access: AccessContext,
+    job: TriggerJob,
+    spec: Trigger,
+    group: ProfileGroup,
+    now: datetime,
 ) -> str | datetime | None:
     """None when the trigger still applies; a reason to skip; or a later time to look again."""
     members = group.member_ids
@@ -124,6 +131,8 @@ def _condition(
             return "ordered after the cart"
         if "cart" in types:
             return "superseded by a newer cart"
+        if _completed(store, access, event, group):
+            return "checkout completed"
         return None
     if job.trigger == "win_back":
         last = session.execute(
@@ -134,6 +143,14 @@ def _condition(
             if again > now:
                 return again
     return None
+
+
+def _completed(store: Store, access: AccessContext, cart: Event, group: ProfileGroup) -> bool:
+    """A checkout the shop reported completed (its order may carry an earlier timestamp than the update)."""
+    access.require(event_category(cart.type), field="abandoned cart")
+    properties = json.loads(store.keystore.decrypt(cart.profile_id, "event", "properties", cart.id, cart.properties_ct))
+    access.returned(group.root.id, event_category(cart.type))
+    return bool(properties.get("completed"))
 
 
 def _still_birthday(view: CustomerView, job: TriggerJob) -> bool:
