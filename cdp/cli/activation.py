@@ -12,6 +12,7 @@ from cdp.access.gate import AccessContext, policy_gate
 from cdp.cli.common import console, fail, open_store
 from cdp.ingest.sources import create_source
 from cdp.outbox import service as outbox
+from cdp.store import Store
 from cdp.worker.loop import PassReport, run_forever
 from policies.errors import AccessDenied, UnknownPurpose
 
@@ -79,7 +80,7 @@ def worker(poll: float = typer.Option(1.0, help="Seconds between passes when idl
         stop.set()
 
 
-def start_in_thread(store, stop: threading.Event) -> threading.Thread:  # noqa: ANN001 - a Store
+def start_in_thread(store: Store, stop: threading.Event) -> threading.Thread:
     """A worker beside the server of `cdp demo --serve`."""
     thread = threading.Thread(target=run_forever, args=(store, stop), kwargs={"on_pass": _log}, daemon=True)
     thread.start()

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cdp.access.gate import AccessContext
 from cdp.auth.service import AuthError
 from cdp.ingest.service import INGEST_ATTEMPTS, ingest
 from cdp.ingest.sources import authenticate_write_key
@@ -189,7 +190,7 @@ def segment_endpoint(store: Store, call: str | None):  # noqa: ANN201 - a Starle
     return endpoint
 
 
-def _authenticate(store: Store, write_key: str) -> tuple[str, Any]:
+def _authenticate(store: Store, write_key: str) -> tuple[str, AccessContext]:
     with store.session() as session:
         source, access = authenticate_write_key(session, write_key)
         return source.event_source, access
