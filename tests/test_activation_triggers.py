@@ -17,6 +17,7 @@ from cdp.activation.planner import plan
 from cdp.activation.triggers import decide
 from cdp.api.app import create_app
 from cdp.dsr.settings import get_dsr_settings
+from cdp.identity.models import Profile
 from cdp.outbox import service as outbox
 from cdp.outbox.models import OutboxDelivery
 from cdp.store import Store
@@ -197,3 +198,21 @@ def test_a_checkout_the_shop_reports_completed_gets_no_reminder(store: Store, cl
         assert esp.received == []
     [decision] = [d for d in report.decisions if d.trigger == "abandoned_cart"]
     assert (decision.status, decision.reason) == ("skipped", "checkout completed")
+
+
+def test_a_customer_restricted_after_the_decision_is_not_sent(store: Store, client: TestClient) -> None:
+    with receiver() as esp:
+        _destination(store, esp.url)
+        _customer(client, "wh-customer-1", "subscribed")
+        _checkout(client, "wh-checkout-1", "tok-1")
+        store.run(lambda s: plan(s, store, now=AFTER_WINDOW))
+        [job_id] = store.run(lambda s: claim_jobs(s, now=AFTER_WINDOW, lease=timedelta(minutes=1), limit=10))
+        decision = store.run(lambda s: decide(s, store, job_id, now=AFTER_WINDOW))
+        with store.session() as session:  # a restriction request was executed in between (status as DSR sets it)
+            session.get(Profile, session.get(TriggerJob, job_id).profile_id).status = "restricted"
+            session.commit()
+        report = run_once(store, now=AFTER_WINDOW + timedelta(seconds=1))
+        assert decision.status == "sent" and report.deliveries.cancelled == 1 and esp.received == []
+    with store.session() as session:
+        [delivery] = session.execute(select(OutboxDelivery)).scalars()
+    assert delivery.last_error == "restricted: processing limited to legal_compliance"

@@ -144,3 +144,16 @@ def test_write_key_size_and_encoding_are_checked(store: Store, cli_env: Settings
     )
     assert _post(server, "/v1/batch", key, b"{not json").status_code == 400
     assert _post(server, "/v1/page", key, page, **{"Content-Encoding": "br"}).status_code == 415
+
+
+def test_alias_links_the_anonymous_visitor_to_the_signed_in_user(store: Store, cli_env: Settings, server: str) -> None:
+    key = _source("checkout", "frontend_app", "order_fulfillment")
+    identify = {"messageId": "m-1", "userId": "user-9", "traits": {"email": "lee@example.com"}}
+    alias = {"messageId": "m-2", "previousId": "anon-9", "userId": "user-9"}
+    assert _post(server, "/v1/identify", key, identify).json() == {"success": True}
+    assert _post(server, "/v1/alias", key, alias).json() == {"success": True}
+    first, second = _events(store, "segment.checkout")
+    assert first.profile_id == second.profile_id
+    with store.session() as session:
+        held = {(i.kind, i.value) for i in identities(session, store, first.profile_id)}
+    assert {("external_id", "user-9"), ("anonymous_id", "anon-9"), ("email", "lee@example.com")} <= held
