@@ -204,3 +204,23 @@ def test_postgres_workers_claim_disjoint_rows(store: Store) -> None:
         assert len(mine) == 4 and len(theirs) == 2 and not set(mine) & set(theirs)
         first.commit()
         second.commit()
+
+
+def test_a_job_that_fails_does_not_hold_up_the_others(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cdp.worker.loop as loop
+
+    _carts(store, 3)
+    run_once(store, now=T0)
+    failing: list[str] = []
+
+    def flaky(session, store_, job_id, *, now):  # noqa: ANN001, ANN202 - stands in for decide
+        if not failing:
+            failing.append(job_id)
+            raise RuntimeError("boom")
+        return decide(session, store_, job_id, now=now)
+
+    monkeypatch.setattr(loop, "decide", flaky)
+    report = run_once(store, now=T0 + timedelta(minutes=61))
+    assert len(report.decisions) == 2  # the other two were decided in the same pass
+    later = run_once(store, now=T0 + timedelta(minutes=64))  # the failed one is back after its 2-minute lease
+    assert [d.job_id for d in later.decisions] == failing

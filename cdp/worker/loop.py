@@ -7,6 +7,7 @@ after the lease and another pass takes them again.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,17 +24,21 @@ from cdp.store import Store
 from cdp.worker.outbox import DeliveryReport, deliver_due
 
 JOB_LEASE = timedelta(minutes=2)
+log = logging.getLogger("cdp.worker")
 
 
 @dataclass
 class PassReport:
+    events: int = 0  # new events the planner read
     planned: int = 0
     decisions: list[Decision] = field(default_factory=list)
     deliveries: DeliveryReport = DeliveryReport(0, 0, 0)
 
     @property
     def busy(self) -> bool:
-        return bool(self.planned or self.decisions or self.deliveries.delivered or self.deliveries.retrying)
+        return bool(
+            self.events or self.planned or self.decisions or self.deliveries.delivered or self.deliveries.retrying
+        )
 
 
 def run_once(
@@ -42,9 +47,13 @@ def run_once(
     """One pass: plan, decide what is due, deliver what is due."""
     now = now or utcnow()
     report = PassReport()
-    report.planned = store.run(lambda s: plan(s, store, now=now)).jobs
+    planned = store.run(lambda s: plan(s, store, now=now))
+    report.events, report.planned = planned.events, planned.jobs
     for job_id in store.run(lambda s: claim_jobs(s, now=now, lease=JOB_LEASE, limit=batch)):
-        report.decisions.append(store.run(lambda s, j=job_id: decide(s, store, j, now=now)))
+        try:
+            report.decisions.append(store.run(lambda s, j=job_id: decide(s, store, j, now=now)))
+        except Exception:  # one bad job must not hold up the others; its lease brings it back
+            log.exception("trigger job %s failed; retried after its lease", job_id)
     report.deliveries = deliver_due(store, now=now, client=client, limit=batch)
     return report
 
@@ -59,7 +68,12 @@ def run_forever(
     """Poll until `stop` is set; a busy pass is followed at once by the next one."""
     with httpx.Client(timeout=get_outbox_settings().outbox_timeout_seconds) as client:
         while not stop.is_set():
-            report = run_once(store, client=client)
+            try:
+                report = run_once(store, client=client)
+            except Exception:  # the database went away, say: keep polling, claims come back after their lease
+                log.exception("worker pass failed")
+                stop.wait(poll_seconds)
+                continue
             if on_pass is not None:
                 on_pass(report)
             if not report.busy:

@@ -7,6 +7,7 @@ and signature: see cdp.outbox.service.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from cdp.outbox.settings import OutboxSettings, get_outbox_settings
 from cdp.store import Store
 
 LEASE = timedelta(minutes=2)
+log = logging.getLogger("cdp.worker")
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,11 @@ def deliver_due(
     try:
         claimed = store.run(lambda s: claim_deliveries(s, now=now, lease=LEASE, limit=limit))
         for delivery_id in claimed:
-            outgoing = store.run(lambda s, d=delivery_id: prepare(s, store, d))
+            try:
+                outgoing = store.run(lambda s, d=delivery_id: prepare(s, store, d))
+            except Exception:  # one bad delivery must not hold up the others; its lease brings it back
+                log.exception("outbox delivery %s could not be prepared; retried after its lease", delivery_id)
+                continue
             if outgoing is None:
                 counts["cancelled"] += 1
                 continue
