@@ -9,8 +9,9 @@ table while we measure, with their win-back jobs). Each run then
   cart became due (p50, p95);
 - throughput: `--burst` carts all due at once; deliveries/s = burst / time until the last one arrived.
 Baseline in the same run: a plain loop of signed-size POSTs to the same receiver (posts/s); the ratio is
-deliveries/s divided by it. Figures are the median over `--runs`. One worker (`cdp worker` code, polling
-every 50 ms) on the machine's cores; customers are in a time zone where it is midday (no quiet hours).
+deliveries/s divided by it. Figures are the median over `--runs`. `--workers` worker threads (`cdp worker`
+code, polling every 50 ms; default one) on the machine's cores; customers are in a time zone where it is
+midday (no quiet hours).
 """
 
 from __future__ import annotations
@@ -104,11 +105,15 @@ def plan_all(store: Store) -> None:
         pass
 
 
-def measure(store: Store, arrivals: Arrivals, wanted: dict[str, datetime], timeout: float) -> list[float]:
-    """Run a worker until every wanted cart arrived; latencies in seconds."""
+def measure(store: Store, arrivals: Arrivals, wanted: dict[str, datetime], timeout: float, workers: int) -> list[float]:
+    """Run workers until every wanted cart arrived; latencies in seconds."""
     stop = threading.Event()
-    worker = threading.Thread(target=run_forever, args=(store, stop), kwargs={"poll_seconds": 0.05}, daemon=True)
-    worker.start()
+    threads = [
+        threading.Thread(target=run_forever, args=(store, stop), kwargs={"poll_seconds": 0.05}, daemon=True)
+        for _ in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
     deadline = time.time() + timeout
     while time.time() < deadline:
         with arrivals.lock:
@@ -116,7 +121,8 @@ def measure(store: Store, arrivals: Arrivals, wanted: dict[str, datetime], timeo
                 break
         time.sleep(0.02)
     stop.set()
-    worker.join(30)
+    for thread in threads:
+        thread.join(30)
     with arrivals.lock:
         missing = [c for c in wanted if c not in arrivals.at]
         if missing:
@@ -141,6 +147,7 @@ def main() -> None:
     parser.add_argument("--spacing-ms", type=int, default=250)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--postgres", default=None)
+    parser.add_argument("--workers", type=int, default=1, help="worker threads (PostgreSQL: disjoint claims)")
     args = parser.parse_args()
     arrivals = Arrivals()
     server = receiver(arrivals)
@@ -163,7 +170,7 @@ def main() -> None:
         plan_all(store)
         print(
             f"{args.pending} pending carts ingested and planned in {time.perf_counter() - t:.1f} s "
-            f"({store.engine.dialect.name}); customers' zone {_NOON_ZONE}"
+            f"({store.engine.dialect.name}, {args.workers} worker(s)); customers' zone {_NOON_ZONE}"
         )
         p50s, p95s, rates, bases = [], [], [], []
         for run in range(args.runs):
@@ -173,13 +180,13 @@ def main() -> None:
                 store, f"lat{run}", [first_due + timedelta(milliseconds=args.spacing_ms * n) for n in range(args.carts)]
             )
             plan_all(store)
-            latencies = sorted(measure(store, arrivals, wanted, timeout=300))
+            latencies = sorted(measure(store, arrivals, wanted, timeout=300, workers=args.workers))
             p50s.append(statistics.median(latencies))
             p95s.append(latencies[int(0.95 * (len(latencies) - 1))])
             wanted = carts(store, f"burst{run}", [datetime.now(UTC)] * args.burst)
             plan_all(store)
             start = time.time()
-            measure(store, arrivals, wanted, timeout=600)
+            measure(store, arrivals, wanted, timeout=600, workers=args.workers)
             with arrivals.lock:
                 last = max(arrivals.at[c] for c in wanted)
             rates.append(args.burst / (last - start))
