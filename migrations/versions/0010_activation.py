@@ -7,6 +7,7 @@ Create Date: 2026-11-30 12:20:00
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import sqlmodel
@@ -45,13 +46,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_trigger_job_decided_at"), ["decided_at"], unique=False)
     with op.batch_alter_table("event", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_event_received_at"), ["received_at"], unique=False)
-    op.create_table(
+    cursor = op.create_table(
         "planner_cursor",
         sa.Column("name", _str(length=32), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("event_id", _str(length=36), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    # Both rows exist from the start, so concurrent workers lock them rather than race to create them.
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    op.bulk_insert(cursor, [{"name": n, "received_at": epoch, "event_id": ""} for n in ("events", "birthday")])
     op.create_table(
         "intake_source",
         sa.Column("id", _str(length=36), nullable=False),
