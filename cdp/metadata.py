@@ -3,12 +3,14 @@
 from sqlmodel import SQLModel
 
 # Imported for their tables.
+import cdp.activation.models  # noqa: F401
 import cdp.auth.models  # noqa: F401
 import cdp.auth.staff  # noqa: F401
 import cdp.compliance.models  # noqa: F401
 import cdp.dsr.models  # noqa: F401
 import cdp.events.models  # noqa: F401
 import cdp.identity.models  # noqa: F401
+import cdp.ingest.sources  # noqa: F401
 import cdp.outbox.models  # noqa: F401
 import cdp.pii.discovered  # noqa: F401
 import cdp.profiles.models  # noqa: F401

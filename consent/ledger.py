@@ -36,7 +36,7 @@ LEGAL_BASES = frozenset(
         "notice",
     }
 )
-SOURCES = frozenset({"banner", "checkout", "api", "gpc", "import", "data_subject"})
+SOURCES = frozenset({"banner", "checkout", "api", "gpc", "import", "data_subject", "shopify"})
 # Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
 IN_CHUNK = 2_000
 _PURPOSE = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")

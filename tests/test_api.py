@@ -75,7 +75,7 @@ def test_ingest_mutation_stores_good_events_and_explains_bad_ones(store: Store, 
     outcomes = result["data"]["ingestEvents"]
     assert [o["status"] for o in outcomes] == ["stored", "rejected", "rejected", "rejected"]
     assert outcomes[1]["errors"] == [
-        "type: unknown event type; expected one of identify, order, cart, page_view, ticket, review, subscribe"
+        "type: unknown event type; expected one of identify, order, cart, page_view, ticket, review, subscribe, track"
     ]
     assert outcomes[2]["errors"] == ["identifiers.email: not a valid address (expected local@domain.tld)"]
     assert "identifiers.phone" in outcomes[3]["errors"][0]

@@ -50,11 +50,13 @@ def test_every_operation_document_is_valid_against_the_schema() -> None:
 
 # The governed services: the only modules that may open personal data (key store encrypt/decrypt/shred) or
 # change who is who (identity writers). Everything else reaches them through these packages' functions.
-SERVICE_PACKAGES = ("ingest", "dsr", "retention", "consents", "profiles", "outbox")
+SERVICE_PACKAGES = ("ingest", "dsr", "retention", "consents", "profiles", "outbox", "activation", "compliance")
 KEY_STORE_CALLS = {"encrypt", "decrypt", "shred"}
 IDENTITY_WRITERS = {"BatchResolver", "merge_profiles", "unmerge"}
 # where the primitives themselves live
 DEFINING_MODULES = {"cdp/identity/resolve.py"}
+# key-store calls on what is not personal data: a destination's signing secret (a credential of ours)
+NOT_PERSONAL = {"cdp/outbox/service.py seal_secret", "cdp/outbox/service.py open_secret"}
 
 
 def _calls(tree: ast.AST) -> Iterator[tuple[ast.AST, str]]:
@@ -117,7 +119,7 @@ def test_public_service_functions_that_open_personal_data_take_the_access_contex
             if not any(True for _ in _calls(node)):
                 continue
             annotations = [ast.unparse(a.annotation) for a in (*node.args.args, *node.args.kwonlyargs) if a.annotation]
-            if "AccessContext" not in annotations:
+            if "AccessContext" not in annotations and f"{relative} {node.name}" not in NOT_PERSONAL:
                 missing.append(f"{relative}:{node.lineno} {node.name}")
     assert not missing, missing
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,9 +33,12 @@ class _Receiver(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's hook
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        valid = hmac.compare_digest(expected, self.headers.get(outbox.SIGNATURE_HEADER, ""))
-        key = self.headers[outbox.IDEMPOTENCY_HEADER]
+        timestamp = self.headers.get("X-CDP-Timestamp", "")
+        signed = timestamp.encode() + b"." + body  # the documented scheme, computed here independently
+        expected = "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
+        fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) <= 300
+        valid = fresh and hmac.compare_digest(expected, self.headers.get("X-CDP-Signature", ""))
+        key = self.headers["X-CDP-Idempotency-Key"]
         status = 500 if type(self).failures > 0 else 200
         type(self).failures -= 1
         if status == 200:
@@ -64,7 +68,7 @@ def receivers() -> Iterator[dict[str, tuple[str, type[_Receiver]]]]:
 
 def test_failed_delivery_is_retried_with_backoff_then_delivered_once(store: Store, receivers) -> None:
     for name, (url, _) in receivers.items():
-        store.run(lambda s, n=name, u=url: outbox.register_destination(s, OFFICER, name=n, url=u, secret=SECRET))
+        store.run(lambda s, n=name, u=url: outbox.register_destination(s, store, OFFICER, name=n, url=u, secret=SECRET))
     [subject] = ingest_all(store, event({"email": "erase-me@example.com"}))
     request = verified_request(store, "erasure", subject.profile_id)
     certificate = doors.execute(store, OFFICER, request.id).certificate
@@ -90,7 +94,7 @@ def test_failed_delivery_is_retried_with_backoff_then_delivered_once(store: Stor
 
 def test_unreachable_destination_gives_up_after_max_attempts(store: Store) -> None:
     down = "http://127.0.0.1:9/nothing"
-    store.run(lambda s: outbox.register_destination(s, OFFICER, name="down", url=down, secret=SECRET))
+    store.run(lambda s: outbox.register_destination(s, store, OFFICER, name="down", url=down, secret=SECRET))
     [subject] = ingest_all(store, event({"email": "erase-me-too@example.com"}))
     request = verified_request(store, "erasure", subject.profile_id)
     doors.execute(store, OFFICER, request.id)
@@ -100,6 +104,6 @@ def test_unreachable_destination_gives_up_after_max_attempts(store: Store) -> No
     for _ in range(3):
         reports.append(worker.deliver_due(store, now=moment, settings=settings))
         moment += timedelta(days=1)
-    assert [(r.retrying, r.failed) for r in reports] == [(1, 0), (1, 0), (0, 1)]
+    assert [(r.retrying, r.dead) for r in reports] == [(1, 0), (1, 0), (0, 1)]
     [row] = store.run(lambda s: outbox.status_by_destination(s, request.id))
-    assert row["status"] == "failed" and row["attempts"] == 3 and "ConnectError" in row["last_error"]
+    assert row["status"] == "dead" and row["attempts"] == 3 and "ConnectError" in row["last_error"]

@@ -64,6 +64,20 @@ EXPECTED: dict[str, dict[str, set[str] | str]] = {
         "marketing.email": {"user.name", "user.contact.email", "user.behavior.purchase", "user.behavior.subscription"}
         | COARSE,
     },
+    # shop platforms only write (orders, checkouts, customers, consent answers); they read nothing back
+    "shop_connector": {},
+    # the worker deciding triggers: birthday, time zone, language and behaviour, for marketing only
+    "trigger_engine": dict.fromkeys(
+        ("marketing", "marketing.ads", "marketing.email"),
+        {"user.demographic.date_of_birth", "user.demographic.language", "user.location.timezone"} | BEHAVIOUR,
+    ),
+    # a destination is rendered what it may receive: broad strokes and purchases; email only on the email channel,
+    # never the birth date (a birthday greeting is rendered here, not there)
+    "destination": {
+        "marketing": {"user.name", "user.behavior.purchase"} | COARSE,
+        "marketing.ads": {"user.name", "user.behavior.purchase", "user.unique_id.pseudonymous"} | COARSE,
+        "marketing.email": {"user.name", "user.behavior.purchase", "user.contact.email"} | COARSE,
+    },
     # the support desk: who the customer is, how to reach them, what they bought and wrote
     "support_agent": {
         "support": {

@@ -52,6 +52,7 @@ from cdp.api.schema import Mutation, Query
 from cdp.api.settings import ApiSettings, get_api_settings
 from cdp.api.trusted import TrustedDocument, digest, trusted_documents
 from cdp.auth.service import AuthError, authenticate
+from cdp.connectors.routes import connector_routes
 from cdp.store import Store
 from cdp.web.app import web_routes
 from cdp.webhooks.shopify import shopify_endpoint
@@ -274,6 +275,7 @@ def create_app(store: Store, settings: ApiSettings | None = None) -> Starlette:
         Route("/healthz", health),
         Route("/webhooks/shopify", shopify_endpoint(store), methods=["POST"]),
         *web_routes(store),  # the privacy centre and the compliance console
+        *connector_routes(store),  # shop webhooks and the Segment-spec intake
     ]
     if endpoint.ide:
         routes.append(Mount("/static", StaticFiles(directory=Path(STATIC_DIR)), name="static"))

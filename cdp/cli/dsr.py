@@ -85,8 +85,14 @@ def list_(status: str | None = typer.Option(None), first: int = 100, purpose: st
     today = date.today()
     for r in rows:
         overdue = r.due_on < today and r.status in service.OPEN_STATUSES
-        table.add_row(f"[red]{r.due_on}[/red]" if overdue else str(r.due_on), r.status, r.kind, r.jurisdiction,
-                      r.received_at.date().isoformat(), r.id)  # fmt: skip
+        table.add_row(
+            f"[red]{r.due_on}[/red]" if overdue else str(r.due_on),
+            r.status,
+            r.kind,
+            r.jurisdiction,
+            r.received_at.date().isoformat(),
+            r.id,
+        )
     Console().print(table)
 
 
@@ -192,11 +198,18 @@ def lift_restriction(request_id: str, purpose: str = PURPOSE) -> None:
 
 
 @dsr_app.command("destination-add")
-def destination_add(name: str, url: str, secret: str = typer.Option(..., help="Shared HMAC secret.")) -> None:
-    """Register a downstream system to notify of erasures (signed webhooks)."""
+def destination_add(
+    name: str,
+    url: str,
+    secret: str = typer.Option(..., help="Shared HMAC secret (kept encrypted with the key store)."),
+    serves: str = typer.Option("data_subject_rights", "--serves", help="The purpose the destination serves."),
+) -> None:
+    """Register a downstream system: told of erasures, and sent the triggers of the purpose it serves."""
     try:
-        access = AccessContext.operator("data_subject_rights")
-        destination = _store().run(lambda s: outbox.register_destination(s, access, name=name, url=url, secret=secret))
+        store, access = _store(), AccessContext.operator("data_subject_rights")
+        destination = store.run(
+            lambda s: outbox.register_destination(s, store, access, name=name, url=url, secret=secret, purpose=serves)
+        )
     except _ERRORS as exc:
         raise _fail(exc) from None
     console.print(f"destination {destination.name} ({destination.id})")
@@ -206,7 +219,10 @@ def destination_add(name: str, url: str, secret: str = typer.Option(..., help="S
 def deliver() -> None:
     """Send due downstream notifications (retries with exponential backoff); run it from cron or a worker."""
     report = deliver_due(_store())
-    console.print(f"{report.delivered} delivered, {report.retrying} to retry, {report.failed} given up")
+    console.print(
+        f"{report.delivered} delivered, {report.retrying} to retry, {report.dead} dead-lettered, "
+        f"{report.cancelled} cancelled"
+    )
 
 
 @retention_app.command("run")

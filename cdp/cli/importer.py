@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cdp.access.gate import AccessContext
+from cdp.connectors.amazon import amazon_records
 from cdp.dictionary import dictionary
 from cdp.ingest.service import INGEST_ATTEMPTS, ingest
 from cdp.store import Store
@@ -51,7 +52,13 @@ def import_file(
     fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     if fmt == "csv" and not source:
         raise ValueError("a CSV customer list needs --source (the system it came from, e.g. shopify)")
-    lines = _csv_records(path, source or "") if fmt == "csv" else _jsonl_records(path)
+    if fmt not in ("csv", "jsonl", "amazon"):
+        raise ValueError(f"--format: unknown format {fmt!r}; expected jsonl, csv or amazon")
+    lines = {
+        "csv": lambda: _csv_records(path, source or ""),
+        "jsonl": lambda: _jsonl_records(path),
+        "amazon": lambda: _amazon_records(path),
+    }[fmt]()
     report = ImportReport()
     batch: list[tuple[int, object]] = []
     for item in lines:
@@ -102,6 +109,11 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, object]]:
                 yield number, LineError(number, [f"malformed JSON: {exc.msg} at column {exc.colno}"])
             except RecursionError:
                 yield number, LineError(number, ["malformed JSON: nested too deeply"])
+
+
+def _amazon_records(path: Path) -> Iterator[tuple[int, object]]:
+    for number, record in amazon_records(path):
+        yield number, LineError(number, record) if isinstance(record, list) else record
 
 
 def _csv_records(path: Path, source: str) -> Iterator[tuple[int, object]]:

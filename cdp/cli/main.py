@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cdp import db
 from cdp.access.gate import AccessContext
 from cdp.auth.service import AuthError, create_api_key, list_api_keys, revoke_api_key, rotate_api_key
+from cdp.cli.activation import outbox_app, source_app, worker
 from cdp.cli.audit import audit_app
 from cdp.cli.common import configure_logging, console, fail, open_store
 from cdp.cli.compliance import incident_app, ropa_command, staff_app
@@ -44,6 +46,9 @@ app.command("scan")(scan)
 app.add_typer(staff_app, name="staff")
 app.add_typer(incident_app, name="incident")
 app.command("ropa")(ropa_command)
+app.add_typer(source_app, name="source")
+app.add_typer(outbox_app, name="outbox")
+app.command("worker")(worker)
 
 
 @db_app.command("upgrade")
@@ -246,8 +251,10 @@ def apikey_rotate(
 
 @app.command("import")
 def import_(
-    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL events or a CSV customer list."),
-    fmt: str | None = typer.Option(None, "--format", help="jsonl or csv (default: by file extension)."),
+    path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="JSONL events, a CSV customer list or an Amazon order report."
+    ),
+    fmt: str | None = typer.Option(None, "--format", help="jsonl, csv or amazon (default: by file extension)."),
     source: str | None = typer.Option(None, help="For CSV: the system the list came from."),
     purpose: str = typer.Option("order_fulfillment", help="Purpose of this processing (audited)."),
 ) -> None:
@@ -302,6 +309,9 @@ def demo(
     )
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     if serve:
+        from cdp.cli.activation import start_in_thread
+
+        start_in_thread(store, threading.Event())  # triggers and deliveries while the demo serves
         _serve(store, host, port)
 
 

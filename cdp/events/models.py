@@ -27,7 +27,8 @@ class Event(SQLModel, table=True):
     type: str = Field(max_length=32, index=True)
     occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     utc_offset_minutes: int = 0  # the customer's local offset when it happened (campaign timing)
-    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # indexed for the trigger planner, which reads new events after a (received_at, id) cursor
+    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True))
     amount_minor: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     currency: str | None = Field(default=None, max_length=3)
     base_amount_minor: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

@@ -1,32 +1,36 @@
-"""Delivers the outbox: every pending delivery whose time has come, retried with exponential backoff.
+"""Delivers the outbox: claims due deliveries (a lease), renders and signs each, POSTs it, records the attempt.
 
-Each POST carries `X-CDP-Signature` and `X-CDP-Idempotency-Key` (see cdp.outbox.service). Every attempt is
-committed on its own, so a crash never re-sends what a destination already acknowledged.
+Each step is its own transaction: a crash after a destination acknowledged but before the attempt was
+recorded re-sends it once the lease runs out, under the same `X-CDP-Idempotency-Key` (at least once). Headers
+and signature: see cdp.outbox.service.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import select
-from sqlmodel import col
 
+from cdp.activation.delivery import Outgoing, prepare, record_attempt
+from cdp.activation.jobs import claim_deliveries
 from cdp.ids import utcnow
-from cdp.outbox.models import Destination, OutboxDelivery
-from cdp.outbox.service import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
+from cdp.outbox.service import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from cdp.outbox.settings import OutboxSettings, get_outbox_settings
 from cdp.store import Store
 
-MAX_BACKOFF = timedelta(hours=6)
+LEASE = timedelta(minutes=2)
+log = logging.getLogger("cdp.worker")
 
 
 @dataclass(frozen=True)
 class DeliveryReport:
     delivered: int
     retrying: int
-    failed: int
+    dead: int
+    cancelled: int = 0
 
 
 def deliver_due(
@@ -35,50 +39,54 @@ def deliver_due(
     now: datetime | None = None,
     client: httpx.Client | None = None,
     settings: OutboxSettings | None = None,
+    limit: int = 200,
 ) -> DeliveryReport:
-    """Attempt every pending delivery whose time has come; reschedule failures with exponential backoff."""
+    """Attempt every delivery whose time has come (up to `limit`); failures back off exponentially and are
+    dead-lettered after CDP_OUTBOX_MAX_ATTEMPTS."""
     settings = settings or get_outbox_settings()
     now = now or utcnow()
     own_client = client is None
     client = client or httpx.Client(timeout=settings.outbox_timeout_seconds)
-    delivered = retrying = failed = 0
+    counts = {"delivered": 0, "retrying": 0, "dead": 0, "cancelled": 0, "gone": 0}
     try:
-        with store.session() as session:
-            due = session.execute(
-                select(OutboxDelivery, Destination)
-                .join(Destination, col(Destination.id) == col(OutboxDelivery.destination_id))
-                .where(col(OutboxDelivery.status) == "pending", col(OutboxDelivery.next_attempt_at) <= now)
-                .order_by(col(OutboxDelivery.next_attempt_at))
-            ).all()
-            for delivery, destination in due:
-                error = _post(client, destination, delivery)
-                delivery.attempts += 1
-                if error is None:
-                    delivery.status, delivery.delivered_at, delivery.last_error = "delivered", utcnow(), None
-                    delivered += 1
-                elif delivery.attempts >= settings.outbox_max_attempts:
-                    delivery.status, delivery.last_error = "failed", error
-                    failed += 1
-                else:
-                    backoff = timedelta(seconds=settings.outbox_backoff_seconds * 2 ** (delivery.attempts - 1))
-                    delivery.next_attempt_at, delivery.last_error = now + min(backoff, MAX_BACKOFF), error
-                    retrying += 1
-                session.commit()  # per delivery: a crash never re-sends what was already acknowledged
+        claimed = store.run(lambda s: claim_deliveries(s, now=now, lease=LEASE, limit=limit))
+        for delivery_id in claimed:
+            try:
+                outgoing = store.run(lambda s, d=delivery_id: prepare(s, store, d))
+            except Exception:  # one bad delivery must not hold up the others; its lease brings it back
+                log.exception("outbox delivery %s could not be prepared; retried after its lease", delivery_id)
+                continue
+            if outgoing is None:
+                counts["cancelled"] += 1
+                continue
+            error = _post(client, outgoing)
+            state = store.run(
+                lambda s, o=outgoing, e=error: record_attempt(
+                    s,
+                    o.delivery_id,
+                    e,
+                    now=now,
+                    max_attempts=settings.outbox_max_attempts,
+                    backoff_seconds=settings.outbox_backoff_seconds,
+                )
+            )
+            counts[state] += 1
     finally:
         if own_client:
             client.close()
-    return DeliveryReport(delivered, retrying, failed)
+    return DeliveryReport(counts["delivered"], counts["retrying"], counts["dead"], counts["cancelled"])
 
 
-def _post(client: httpx.Client, destination: Destination, delivery: OutboxDelivery) -> str | None:
-    body = delivery.payload.encode()
+def _post(client: httpx.Client, outgoing: Outgoing) -> str | None:
+    timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(destination.secret, body),
-        IDEMPOTENCY_HEADER: delivery.idempotency_key,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(outgoing.secret, timestamp, outgoing.body),
+        IDEMPOTENCY_HEADER: outgoing.idempotency_key,
     }
     try:
-        response = client.post(destination.url, content=body, headers=headers)
+        response = client.post(outgoing.url, content=outgoing.body, headers=headers)
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"[:500]
     return None if response.is_success else f"HTTP {response.status_code}"

@@ -1,0 +1,1 @@
+"""Doors for sellers' systems: Shopify data webhooks, Amazon order reports, a Segment-spec intake."""
