@@ -784,3 +784,43 @@ def test_production_refuses_a_superuser_and_the_audit_table_owner(
                 conn.execute(text(statement))
     finally:
         app_store.close()
+
+
+def test_a_slow_read_does_not_stall_other_graphql_requests(
+    store: Store, live: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every GraphQL request runs in the thread pool: while one read is held inside its resolver, another
+    GraphQL request (not only /healthz) is answered."""
+    from cdp.profiles import service as profiles
+
+    [customer] = ingest_all(store, event({"email": "held@example.com"}, traits={"first_name": "Hana"}))
+    entered, release = threading.Event(), threading.Event()
+    real = profiles.customers
+
+    def slow_page(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        assert release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(profiles, "customers", slow_page)
+    headers = {"Authorization": f"Bearer {_admin_key(store)}", "X-CDP-Purpose": "support"}
+    page: list[httpx.Response] = []
+    worker = threading.Thread(
+        target=lambda: page.append(
+            httpx.post(f"{live}/graphql", json={"query": "{ profiles(first: 5) { nodes { id } } }"},
+                       headers=headers, timeout=60)
+        )
+    )  # fmt: skip
+    worker.start()
+    try:
+        assert entered.wait(30)
+        lookup = {
+            "query": "query($id: ID!) { profile(id: $id) { firstName } }",
+            "variables": {"id": customer.profile_id},
+        }
+        other = httpx.post(f"{live}/graphql", json=lookup, headers=headers, timeout=10)
+        assert other.json()["data"]["profile"]["firstName"] == "Hana"
+    finally:
+        release.set()
+        worker.join()
+    assert page[0].json()["data"]["profiles"]["nodes"] == [{"id": customer.profile_id}]

@@ -13,6 +13,7 @@ from typing import Any
 
 import strawberry
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -146,22 +147,23 @@ class GraphQLEndpoint:
         try:
             check_content_type(request.headers.get("content-type"))
             params = parse_params(await read_body(request))
-            access = self._admit(request)
+            # Database, crypto and resolvers never run on the event loop: one slow request must not stall the
+            # others (or /healthz). Each request is worked in the thread pool, with a session of its own.
+            access = await run_in_threadpool(self._admit, request)
         except HTTPError as refused:
             return refused.response(media_type)
         note(request, role=access.principal.role, purpose=access.purpose)
-        session = self.store.session()
         try:
             query, operation_name = self._document(params, access)
             note(request, operation=operation_name)  # a name the document defines, never a sent value
-            context = RequestContext(self.store, session, access, gpc=request.headers.get("sec-gpc", "").strip() == "1")
-            return await self._execute(query, params.variables, operation_name, context, media_type)
+            gpc = request.headers.get("sec-gpc", "").strip() == "1"
+            return await run_in_threadpool(
+                self._execute, query, params.variables, operation_name, access, gpc, media_type
+            )
         except HTTPError as refused:
             return refused.response(media_type)
         except RequestError as failed:
             return graphql_response({"errors": [self._format(failed.error)]}, request_error=True, media_type=media_type)
-        finally:
-            session.close()
 
     def _admit(self, request: Request) -> AccessContext:
         with self.store.session() as session:
@@ -224,26 +226,30 @@ class GraphQLEndpoint:
             raise RequestError(f"the document has {len(names)} operations ({listed}): name one in operationName")
         return requested if requested is not None else (names[0] if names else None)
 
-    async def _execute(
+    def _execute(
         self,
         query: str,
         variables: dict[str, Any] | None,
         operation_name: str | None,
-        context: RequestContext,
+        access: AccessContext,
+        gpc: bool,
         media_type: str,
     ) -> Response:
-        try:
-            result = await self.schema.execute(
-                query,
-                variable_values=variables,
-                context_value=context,
-                operation_name=operation_name,
-                allowed_operation_types=_ALLOWED,
-            )
-        except InvalidOperationTypeError:
-            raise RequestError("subscriptions are not served over HTTP POST; send a query or a mutation") from None
-        except CannotGetOperationTypeError:
-            raise RequestError("the document defines no operation to run") from None
+        """Runs in a worker thread: resolvers are synchronous and own nothing of the event loop."""
+        with self.store.session() as session:
+            context = RequestContext(self.store, session, access, gpc=gpc)
+            try:
+                result = self.schema.execute_sync(
+                    query,
+                    variable_values=variables,
+                    context_value=context,
+                    operation_name=operation_name,
+                    allowed_operation_types=_ALLOWED,
+                )
+            except InvalidOperationTypeError:
+                raise RequestError("subscriptions are not served over HTTP POST; send a query or a mutation") from None
+            except CannotGetOperationTypeError:
+                raise RequestError("the document defines no operation to run") from None
         errors = [self._format(e) for e in result.errors or []]
         request_error = result.data is None and bool(errors) and all(e.path is None for e in result.errors or [])
         payload: dict[str, Any] = {} if request_error else {"data": result.data}

@@ -7,7 +7,6 @@ from datetime import datetime
 
 import strawberry
 from sqlmodel import col
-from starlette.concurrency import run_in_threadpool
 from strawberry.scalars import JSON
 
 from cdp.api.context import RequestContext
@@ -122,14 +121,11 @@ class ProfileMutation:
         description="Ingest events in the documented format; each is stored, a duplicate, or "
         "rejected with reasons. Good events are stored even when others are rejected."
     )
-    async def ingest_events(self, info: strawberry.Info, events: list[JSON]) -> list[IngestOutcome]:
+    def ingest_events(self, info: strawberry.Info, events: list[JSON]) -> list[IngestOutcome]:
         ctx = _ctx(info)
-        # Off the event loop: PII analysis of a batch takes CPU time that must not stall other requests. The
-        # browser that sent these events may ask not to sell or share its user's data (Sec-GPC: 1).
-        outcomes = await run_in_threadpool(
-            ctx.store.run,
-            lambda session: ingest(session, ctx.store, ctx.access, events, gpc=ctx.gpc),
-            attempts=INGEST_ATTEMPTS,
+        # The browser that sent these events may ask not to sell or share its user's data (Sec-GPC: 1).
+        outcomes = ctx.store.run(
+            lambda session: ingest(session, ctx.store, ctx.access, events, gpc=ctx.gpc), attempts=INGEST_ATTEMPTS
         )
         return [
             IngestOutcome(
