@@ -18,7 +18,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Column, select
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from audit.models import UTCDateTime
 from cdp.ids import new_id, utcnow
@@ -90,7 +90,7 @@ def create_staff(session: Session, *, email: str, role: str, password: str) -> N
         raise StaffError(f"role: the console is for {' or '.join(STAFF_ROLES)}")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise StaffError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
-    if session.execute(select(StaffAccount.id).where(StaffAccount.email == address)).first():
+    if session.execute(select(col(StaffAccount.id)).where(col(StaffAccount.email) == address)).first():
         raise StaffError("email: a staff account with this address exists")
     secret = pyotp.random_base32()
     account = StaffAccount(email=address, role=role, password_hash=_hasher.hash(password), totp_secret=secret)
@@ -104,7 +104,7 @@ def check_credentials(session: Session, email: str, password: str, code: str) ->
     """The account if the password and a fresh TOTP code match; SignInFailed otherwise. A failure against a
     known account is counted on it: commit before raising (`sign_in` does), or the count is lost."""
     account = session.execute(
-        select(StaffAccount).where(StaffAccount.email == _normalize_email(email))
+        select(StaffAccount).where(col(StaffAccount.email) == _normalize_email(email))
     ).scalar_one_or_none()
     try:
         _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 from rich.table import Table
+from sqlmodel import Session
 
 from cdp.access.gate import AccessContext, policy_gate
 from cdp.auth.staff import STAFF_ROLES, StaffError, create_staff
@@ -22,6 +25,7 @@ staff_app = typer.Typer(help="Staff accounts of the compliance console.", no_arg
 incident_app = typer.Typer(help="The breach register (GDPR Art. 33: 72 hours from awareness).", no_args_is_help=True)
 PURPOSE = "legal_compliance"
 _ERRORS = (incidents.IncidentError, AccessDenied, LookupError, ValueError)
+T = TypeVar("T")
 
 
 @staff_app.command("create")
@@ -76,12 +80,12 @@ def _when(value: str | None, name: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _run(work: object) -> object:
+def _run(work: Callable[[Session, AccessContext], T]) -> T:
     store = open_store()
     access = AccessContext.operator(PURPOSE)
     try:
         with store.transaction() as session:
-            return work(session, access)  # type: ignore[operator]
+            return work(session, access)
     except _ERRORS as exc:
         raise fail(str(exc)) from None
 

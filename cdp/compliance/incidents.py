@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 import policies
 from audit.models import AuditEntry
@@ -118,7 +118,7 @@ def _aware(name: str, moment: datetime) -> datetime:
 
 
 def _append(session: Session, access: AccessContext, incident_id: str, kind: str, detail: dict[str, Any]) -> None:
-    last = session.execute(select(func.max(IncidentEvent.seq)).where(IncidentEvent.incident_id == incident_id))
+    last = session.execute(select(func.max(IncidentEvent.seq)).where(col(IncidentEvent.incident_id) == incident_id))
     session.add(
         IncidentEvent(
             incident_id=incident_id,
@@ -175,15 +175,15 @@ def affected_subjects(
     start, end = _aware("since", since), _aware("until", until)
     if end <= start:
         raise IncidentError("until: must be after since")
-    query = select(AuditEntry.subject_ids).where(
-        AuditEntry.occurred_at >= start,
-        AuditEntry.occurred_at < end,
-        AuditEntry.outcome == "allowed",
-        AuditEntry.categories != "[]",
-        AuditEntry.subject_ids != "[]",
+    query = select(col(AuditEntry.subject_ids)).where(
+        col(AuditEntry.occurred_at) >= start,
+        col(AuditEntry.occurred_at) < end,
+        col(AuditEntry.outcome) == "allowed",
+        col(AuditEntry.categories) != "[]",
+        col(AuditEntry.subject_ids) != "[]",
     )
     if actor:
-        query = query.where(AuditEntry.actor == actor.strip())
+        query = query.where(col(AuditEntry.actor) == actor.strip())
     found: set[str] = set()
     for (subject_ids,) in session.execute(query):
         found.update(json.loads(subject_ids))
@@ -209,7 +209,7 @@ def _by_jurisdiction(session: Session, profile_ids: list[str]) -> dict[str, int]
     counts: Counter[str] = Counter()
     for start in range(0, len(profile_ids), 500):
         chunk = profile_ids[start : start + 500]
-        counts.update(session.execute(select(Profile.jurisdiction).where(Profile.id.in_(chunk))).scalars())
+        counts.update(session.execute(select(col(Profile.jurisdiction)).where(col(Profile.id).in_(chunk))).scalars())
     return dict(sorted(counts.items()))
 
 
@@ -245,7 +245,9 @@ def _incident(session: Session, incident_id: str) -> Incident:
 def _open_incident(session: Session, incident_id: str) -> Incident:
     incident = _incident(session, incident_id)
     closed = session.execute(
-        select(IncidentEvent.id).where(IncidentEvent.incident_id == incident_id, IncidentEvent.kind == "closed")
+        select(col(IncidentEvent.id)).where(
+            col(IncidentEvent.incident_id) == incident_id, col(IncidentEvent.kind) == "closed"
+        )
     ).first()
     if closed:
         raise IncidentError("incident is closed: the register is append-only, open a new incident instead")
@@ -272,7 +274,7 @@ def view_incident(session: Session, access: AccessContext, incident_id: str) -> 
     incident = _incident(session, incident_id)
     events = list(
         session.execute(
-            select(IncidentEvent).where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.seq)
+            select(IncidentEvent).where(col(IncidentEvent.incident_id) == incident_id).order_by(col(IncidentEvent.seq))
         ).scalars()
     )
     audit_in(session, access, operation="incident:read", document=incident_id, outcome="allowed",
@@ -283,10 +285,12 @@ def view_incident(session: Session, access: AccessContext, incident_id: str) -> 
 def list_incidents(session: Session, access: AccessContext) -> list[IncidentView]:
     """Every incident, soonest regulator deadline first."""
     _require(access, "read", "incidents")
-    incidents = list(session.execute(select(Incident).order_by(Incident.regulator_due_at, Incident.id)).scalars())
+    incidents = list(
+        session.execute(select(Incident).order_by(col(Incident.regulator_due_at), col(Incident.id))).scalars()
+    )
     events: dict[str, list[IncidentEvent]] = {i.id: [] for i in incidents}
     for event in session.execute(
-        select(IncidentEvent).order_by(IncidentEvent.incident_id, IncidentEvent.seq)
+        select(IncidentEvent).order_by(col(IncidentEvent.incident_id), col(IncidentEvent.seq))
     ).scalars():
         events[event.incident_id].append(event)
     return [_view(i, events[i.id]) for i in incidents]

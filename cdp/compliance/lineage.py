@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.gate import AccessContext
 from cdp.events.models import Event
@@ -80,8 +80,8 @@ def trait_lineage(session: Session, store: Store, access: AccessContext, profile
     rows = list(
         session.execute(
             select(Trait)
-            .where(Trait.profile_id.in_(group.member_ids), Trait.name == trait)
-            .order_by(Trait.updated_at, Trait.id)
+            .where(col(Trait.profile_id).in_(group.member_ids), col(Trait.name) == trait)
+            .order_by(col(Trait.updated_at), col(Trait.id))
         ).scalars()
     )
     if not rows:
@@ -115,8 +115,12 @@ def _events(session: Session, row: Trait) -> list[SourceEvent]:
     """The events of this profile from the trait's source at the observation time: the one that wrote it."""
     events = session.execute(
         select(Event)
-        .where(Event.profile_id == row.profile_id, Event.source == row.source, Event.occurred_at == row.updated_at)
-        .order_by(Event.received_at, Event.id)
+        .where(
+            col(Event.profile_id) == row.profile_id,
+            col(Event.source) == row.source,
+            col(Event.occurred_at) == row.updated_at,
+        )
+        .order_by(col(Event.received_at), col(Event.id))
     ).scalars()
     return [SourceEvent(e.id, e.source, e.source_event_id, e.type, e.occurred_at, e.received_at) for e in events]
 
@@ -128,7 +132,7 @@ def _merges(session: Session, profile_id: str) -> list[MergeStep]:
     while frontier:
         current = frontier.pop()
         seen.add(current)
-        for record in session.execute(select(MergeRecord).where(MergeRecord.absorbed_id == current)).scalars():
+        for record in session.execute(select(MergeRecord).where(col(MergeRecord.absorbed_id) == current)).scalars():
             steps[record.id] = record
             if record.unmerged_at is None and record.survivor_id not in seen:
                 frontier.append(record.survivor_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
@@ -45,12 +45,16 @@ def review_items(
     session: Session, access: AccessContext, *, status: str = "open", first: int = 200
 ) -> list[ReviewItem]:
     _listed(session, access, REVIEW_CATEGORY, "reviewItems")
-    query = select(ReviewItem).where(ReviewItem.status == status).order_by(ReviewItem.created_at, ReviewItem.id)
+    query = (
+        select(ReviewItem)
+        .where(col(ReviewItem.status) == status)
+        .order_by(col(ReviewItem.created_at), col(ReviewItem.id))
+    )
     return list(session.execute(query.limit(first)).scalars())
 
 
 def api_keys(session: Session, access: AccessContext) -> list[ApiKey]:
     """Every key but data-subject tokens (one per verified request: they belong to the request, not the list)."""
     _listed(session, access, API_KEY_CATEGORY, "apiKeys")
-    query = select(ApiKey).where(ApiKey.role != "data_subject").order_by(ApiKey.created_at, ApiKey.id)
+    query = select(ApiKey).where(col(ApiKey.role) != "data_subject").order_by(col(ApiKey.created_at), col(ApiKey.id))
     return list(session.execute(query).scalars())

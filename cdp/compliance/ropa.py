@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 import policies
 from cdp.dictionary import dictionary
@@ -79,7 +79,7 @@ class Ropa:
 
 def destination_names(session: Session) -> list[str]:
     """Downstream systems told about erasures: recipients of (ids of) customers' data."""
-    return list(session.execute(select(Destination.name).where(Destination.active.is_(True))).scalars())
+    return list(session.execute(select(col(Destination.name)).where(col(Destination.active).is_(True))).scalars())
 
 
 def _config() -> dict[str, Any]:
