@@ -824,3 +824,42 @@ def test_a_slow_read_does_not_stall_other_graphql_requests(
         release.set()
         worker.join()
     assert page[0].json()["data"]["profiles"]["nodes"] == [{"id": customer.profile_id}]
+
+
+def test_serve_with_several_worker_processes(key_file_env: dict[str, str], tmp_path: Path) -> None:
+    """`cdp serve --workers 2`: two server processes, each with its own store, answering the same API."""
+    assert runner.invoke(cli, ["keys", "init"]).exit_code == 0
+    store = Store.open(get_settings())
+    key = _admin_key(store)
+    store.close()
+    port = _free_port()
+    env = {**key_file_env, "PATH": str(Path(sys.executable).parent)}
+    server = subprocess.Popen(  # noqa: S603 - our own command
+        [sys.executable, "-m", "cdp.cli.main", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "server.log").open("w"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(children) >= 2, children  # uvicorn's supervisor and its worker processes
+        events = [event({"email": f"w{i}@example.com"}, traits={"city": f"Town {i}"}) for i in range(6)]
+        outcomes = [_ingest_over_http(base, key, [e])[0] for e in events]  # spread over the processes
+        assert {o["status"] for o in outcomes} == {"stored"}
+    finally:
+        server.terminate()
+        server.wait(30)
+    reopened = Store.open(get_settings())
+    try:
+        with reopened.session() as session:
+            for e, outcome in zip(events, outcomes, strict=True):
+                assert reads.traits(session, reopened, outcome["profileId"])["city"].value == e["traits"]["city"]
+    finally:
+        reopened.close()

@@ -286,3 +286,8 @@ def create_app(store: Store, settings: ApiSettings | None = None) -> Starlette:
     if endpoint.ide:
         routes.append(Mount("/static", StaticFiles(directory=Path(STATIC_DIR)), name="static"))
     return Starlette(routes=routes, middleware=[AccessLog.middleware()])
+
+
+def app_from_environment() -> Starlette:
+    """The app for one server process of `cdp serve --workers N`: its store from the environment's settings."""
+    return create_app(Store.open())

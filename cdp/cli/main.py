@@ -316,9 +316,23 @@ def demo(
 
 
 @app.command("serve")
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = typer.Option(1, min=1, help="Server processes; each opens its own store and pools."),
+) -> None:
     """Serve GraphQL at http://HOST:PORT/graphql (refuses to start on an outdated schema)."""
-    _serve(open_store(), host, port)
+    store = open_store()  # checks schema and keys before any worker starts
+    if workers == 1:
+        _serve(store, host, port)
+        return
+    import uvicorn
+
+    store.close()
+    console.print(f"GraphQL at http://{host}:{port}/graphql ({workers} processes)")
+    configure_logging()
+    uvicorn.run("cdp.api.app:app_from_environment", factory=True, workers=workers, host=host, port=port,
+                log_level="warning", log_config=None)  # fmt: skip
 
 
 def _serve(store: Store, host: str, port: int) -> None:
