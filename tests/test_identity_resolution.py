@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from cdp.identity.models import MergeRecord, Profile, ReviewItem
-from cdp.identity.resolve import unmerge
+from cdp.access.gate import AccessContext
+from cdp.resolution import service as resolution
 from cdp.profiles import service as profiles
 from cdp.store import Store
 from tests.factories import event, ingest_all, order
@@ -99,7 +100,7 @@ def test_blocked_values_never_link(store: Store) -> None:
     assert a != b
     [only_blocked] = ingest_all(store, event({"email": "test@test.com"}))
     assert only_blocked.status == "rejected"
-    assert "no usable identifier" in only_blocked.errors[0]
+    assert only_blocked.errors == ["identifiers.email: blocked placeholder value", "identifiers: no usable identifier left"]
     [placeholder_phone] = ingest_all(store, event({"phone": "0000000", "email": "real@example.com"}))
     assert placeholder_phone.status == "stored"
     assert any("blocked" in w for w in placeholder_phone.warnings)
@@ -115,7 +116,7 @@ def test_unmerge_restores_both_profiles_exactly(store: Store) -> None:
         group = profiles.load_group(s, p2)
         assert group.root.id == p1 and set(group.member_ids) == {p1, p2}
         assert set(profiles.traits(s, store, group.member_ids)) == {"first_name", "city"}
-        unmerge(s, p2)
+        resolution.unmerge(s, AccessContext.operator("identity_resolution"), p2, reason="two customers")
         s.commit()
     after2 = _snapshot(store, p2)
     assert after2 == before2

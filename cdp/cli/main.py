@@ -6,7 +6,6 @@ the same access gate as every other door.
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from cdp.auth.service import create_api_key
 from cdp.cli.audit import audit_app
 from cdp.cli.common import console, fail, open_store
 from cdp.cli.dsr import dsr_app, retention_app
+from cdp.cli.identity import identity_app, merge, unmerge
 from cdp.cli.scan import scan
 from cdp.crypto.keystore import KeyStore
 from cdp.crypto.master import MasterKeyError, init_key_file, load_key_ring, write_key_file
@@ -37,6 +37,9 @@ app.add_typer(dsr_app, name="dsr")
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
 app.command("scan")(scan)
+app.add_typer(identity_app, name="identity")
+app.command("merge")(merge)
+app.command("unmerge")(unmerge)
 
 
 @db_app.command("upgrade")
@@ -181,39 +184,6 @@ def _serve(store: Store, host: str, port: int) -> None:
 
     console.print(f"GraphQL at http://{host}:{port}/graphql")
     uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
-
-
-@app.command("merge")
-def merge(survivor_id: str, absorbed_id: str) -> None:
-    """Merge two customers (the identity rules still apply)."""
-    from cdp.identity.resolve import MergeError, merge_profiles
-
-    store = open_store()
-    with store.session() as session:
-        try:
-            record_id = merge_profiles(
-                session, store.keystore, survivor_id, absorbed_id, actor=f"cli:{getpass.getuser()}"
-            )
-        except MergeError as exc:
-            raise fail(str(exc)) from None
-        session.commit()
-    console.print(f"merged {absorbed_id} into {survivor_id} (merge {record_id})")
-
-
-@app.command("unmerge")
-def unmerge(profile_id: str) -> None:
-    """Undo the merge that absorbed PROFILE_ID."""
-    from cdp.identity.resolve import MergeError
-    from cdp.identity.resolve import unmerge as unmerge_profile
-
-    store = open_store()
-    with store.session() as session:
-        try:
-            unmerge_profile(session, profile_id)
-        except MergeError as exc:
-            raise fail(str(exc)) from None
-        session.commit()
-    console.print(f"unmerged {profile_id}")
 
 
 @app.command("schema")

@@ -165,7 +165,7 @@ def _prepare(store: Store, index: int, raw: object) -> _Prepared:
     event = parse_event(raw)
     identifiers, warnings = normalize_identifiers(store.indexer, event.identifiers, event.country)
     if not identifiers:
-        raise InvalidEvent(["identifiers: no usable identifier (all were blocked placeholder values)"])
+        raise InvalidEvent([*(w.removesuffix("; ignored") for w in warnings), "identifiers: no usable identifier left"])
     amount = currency = base = None
     if event.type in MONEY_EVENT_TYPES:
         amount, currency, base = _money(store, event)
