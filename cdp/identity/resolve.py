@@ -239,7 +239,7 @@ class BatchResolver:
             self._attach(resolution.profile_id, resolution.root_id, unheld, source)
         else:
             resolution = self._create(unheld, source=source, jurisdiction=jurisdiction)
-        self._count_unrelated(joined, matched, unheld)
+        self._count_unrelated(matched, unheld)
         resolution.warnings = warnings
         if excluded:
             resolution.review_item_id = self.review(
@@ -269,15 +269,16 @@ class BatchResolver:
         return matched
 
     def _count_unrelated(
-        self, joined: list[str], matched: dict[str, list[NormalizedIdentifier]], unheld: list[NormalizedIdentifier]
+        self, matched: dict[str, list[NormalizedIdentifier]], unheld: list[NormalizedIdentifier]
     ) -> None:
-        """A record that joined a group through one value only, bringing a strong identifier of its own, is
-        an unrelated record for that value (the shared-value rule of policies/identity.yaml)."""
+        """A record that matched a group through one value only, bringing a strong identifier of its own, is
+        an unrelated record for that value, whether it joined the group or was kept apart from it (the
+        shared-value rule of policies/identity.yaml)."""
         if not any(rules()[i.kind].strong for i in unheld):
             return
-        for root in joined:
-            if len(matched[root]) == 1:
-                key = (matched[root][0].kind, matched[root][0].blind_index)
+        for idents in matched.values():
+            if len(idents) == 1:
+                key = (idents[0].kind, idents[0].blind_index)
                 self.unrelated[key] = self.unrelated.get(key, 0) + 1
                 self._counters[self.identity_ids[key]] = self.unrelated[key]
 
