@@ -111,13 +111,16 @@ def suggest(
     config = identity_rules()
     model_path = Path(store.settings.data_dir) / MODEL_FILE
     model = json.loads(model_path.read_text()) if model_path.exists() and not retrain else None
-    from cdp.resolution.matching import Matcher, record  # Splink and DuckDB load only when matching runs
+    from cdp.resolution.matching import Matcher, NotEnoughData, record  # Splink and DuckDB load only when used
 
     matcher = Matcher([record(r, values) for r, values in fields.items()], model)
     try:
         trained = model is None
         if trained:
-            matcher.train()
+            try:
+                matcher.train()
+            except NotEnoughData:
+                return _audited(session, access, SuggestionRun(len(fields), 0, 0, 0, False), list(fields))
             model_path.parent.mkdir(parents=True, exist_ok=True)
             model_path.write_text(json.dumps(matcher.model()))
         if profile_ids is None:
