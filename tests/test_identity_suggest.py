@@ -10,15 +10,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from audit.models import AuditEntry
 from bench import identity_eval
 from cdp.access.gate import AccessContext
+from cdp.cli.main import app
 from cdp.identity import rules as identity_rules_module
 from cdp.identity.models import MergeRecord, ReviewItem
 from cdp.ingest.service import ingest
 from cdp.resolution import suggest
 from cdp.resolution.matching import FIELDS, Matcher, in_memory_duckdb, record
+from cdp.settings import Settings
 from cdp.store import Store
 from policies.errors import AccessDenied
 from tests.factories import event, ingest_all
@@ -26,6 +29,7 @@ from tests.graphql_client import GraphQLClient
 
 OPS = Path(__file__).resolve().parent.parent / "graphql" / "operations"
 OPERATOR = AccessContext.operator("identity_resolution")
+runner = CliRunner()
 
 
 def _load(store: Store, people: int, seed: int = 3) -> dict[str, int]:
@@ -184,3 +188,13 @@ def test_matcher_explains_by_field() -> None:
     assert {match.left, match.right} == {"0", "twin"}
     assert match.explanation["birthday"]["level"] == "agrees" and match.explanation["phone"]["level"] == "missing"
     assert match.agreeing_strong_fields() == ["birthday", "address"]
+
+
+def test_cli_suggest_then_list_suggestions(store: Store, cli_env: Settings) -> None:
+    _load(store, 120)
+    ran = runner.invoke(app, ["identity", "suggest"])
+    assert ran.exit_code == 0, ran.output
+    assert "(model trained)" in ran.output and "new review items" in ran.output
+    listed = runner.invoke(app, ["identity", "review", "--origin", "suggestion"])
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert rows and all(r["origin"] == "suggestion" and r["probability"] >= 0.9 for r in rows)
