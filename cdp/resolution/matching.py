@@ -38,7 +38,7 @@ BLOCKING = (
     ("phone",),
     ("email",),
 )
-TRAINING = (("last_name", "birthday"), ("first_name", "postal_code"), ("city", "address"))
+TRAINING = (("last_name", "birthday"), ("first_name", "postal_code"), ("first_name", "last_name"))
 _SPACE = re.compile(r"\s+")
 
 
@@ -148,13 +148,17 @@ class Matcher:
         training.estimate_u_using_random_sampling(max_pairs=1e6, seed=seed)
         learned = 0
         for rule in TRAINING:
+            before = self.model()
             try:
                 training.estimate_parameters_using_expectation_maximisation(
                     block_on(*rule), fix_probability_two_random_records_match=True
                 )
                 learned += 1
             except (EMTrainingException, ValueError):
-                continue  # too few pairs under this rule in this store; the other passes still teach m
+                # Too few pairs under this rule, or EM diverged (an m underflowed): a failed pass leaves the
+                # model half-updated, so it goes back to the state before the pass.
+                self.linker = Linker(self.table, before, log_level=logging.WARNING)
+                training = self.linker.training
         if not learned:
             raise NotEnoughData("no training pass found record pairs to learn from")
         self.trained = True
