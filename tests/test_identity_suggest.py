@@ -19,7 +19,7 @@ from cdp.cli.main import app
 from cdp.identity import rules as identity_rules_module
 from cdp.identity.models import MergeRecord, ReviewItem
 from cdp.ingest.service import ingest
-from cdp.resolution import suggest
+from cdp.resolution import matching, suggest
 from cdp.resolution.matching import FIELDS, Matcher, in_memory_duckdb, record
 from cdp.settings import Settings
 from cdp.store import Store
@@ -198,3 +198,30 @@ def test_cli_suggest_then_list_suggestions(store: Store, cli_env: Settings) -> N
     listed = runner.invoke(app, ["identity", "review", "--origin", "suggestion"])
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert rows and all(r["origin"] == "suggestion" and r["probability"] >= 0.9 for r in rows)
+
+
+def test_a_diverged_training_pass_is_undone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass that fails half-way (as an m underflow does) must not leave its half-updated prior behind."""
+    from splink.internals.linker_components.training import LinkerTraining
+
+    original = LinkerTraining.estimate_parameters_using_expectation_maximisation
+    calls = []
+
+    def diverging(self: LinkerTraining, *args: object, **kw: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            self._linker._settings_obj._probability_two_random_records_match = 0.97
+            raise ValueError("m_probability value is below the minimum allowed value")
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(LinkerTraining, "estimate_parameters_using_expectation_maximisation", diverging)
+    people = identity_eval.Generator(5).people(300)
+    records = [record(str(p.pid), {"first_name": p.first, "last_name": p.last, "birthday": p.birthday,
+                                   "postal_code": p.postal_code}) for p in people]  # fmt: skip
+    records += [record(f"{p.pid}b", {"first_name": p.first, "last_name": p.last, "birthday": p.birthday,
+                                     "postal_code": p.postal_code}) for p in people[:100]]  # fmt: skip
+    matcher = Matcher(records)
+    matcher.train()
+    prior = matcher.model()["probability_two_random_records_match"]
+    matcher.close()
+    assert len(calls) == len(matching.TRAINING) and prior < 0.01
