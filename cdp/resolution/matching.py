@@ -38,7 +38,9 @@ BLOCKING = (
     ("phone",),
     ("email",),
 )
-TRAINING = (("last_name", "birthday"), ("first_name", "postal_code"), ("first_name", "last_name"))
+# EM passes block on pairs of fields that strangers rarely share: a pass on names alone is mostly namesakes,
+# and EM would learn that a person's birthday and address often differ.
+TRAINING = (("last_name", "birthday"), ("postal_code", "address"))
 _SPACE = re.compile(r"\s+")
 
 
