@@ -41,6 +41,7 @@ BLOCKING = (
 # EM passes block on pairs of fields that strangers rarely share: a pass on names alone is mostly namesakes,
 # and EM would learn that a person's birthday and address often differ.
 TRAINING = (("last_name", "birthday"), ("postal_code", "address"))
+QUIET = logging.ERROR  # Splink logs training chatter (untrained levels) as warnings; failures still raise
 _SPACE = re.compile(r"\s+")
 
 
@@ -134,8 +135,7 @@ class Matcher:
         self.connection = in_memory_duckdb()
         self.api = DuckDBAPI(self.connection)
         self.table = self.api.register(list(records), table_name="customers")
-        logging.getLogger("splink").setLevel(logging.ERROR)  # training chatter; failures still raise
-        self.linker = Linker(self.table, model if model is not None else settings(), log_level=logging.WARNING)
+        self.linker = Linker(self.table, model if model is not None else settings(), log_level=QUIET)
         self._runs: list[int] = []
         self.trained = model is not None
 
@@ -159,7 +159,7 @@ class Matcher:
             except (EMTrainingException, ValueError):
                 # Too few pairs under this rule, or EM diverged (an m underflowed): a failed pass leaves the
                 # model half-updated, so it goes back to the state before the pass.
-                self.linker = Linker(self.table, before, log_level=logging.WARNING)
+                self.linker = Linker(self.table, before, log_level=QUIET)
                 training = self.linker.training
         if not learned:
             raise NotEnoughData("no training pass found record pairs to learn from")
