@@ -77,7 +77,10 @@ def test_ingest_mutation_stores_good_events_and_explains_bad_ones(store: Store, 
     assert outcomes[1]["errors"] == [
         "type: unknown event type; expected one of identify, order, cart, page_view, ticket, review, subscribe, track"
     ]
-    assert outcomes[2]["errors"] == ["identifiers.email: not a valid address (expected local@domain.tld)"]
+    assert outcomes[2]["errors"] == [
+        "identifiers.email: not a valid address (expected local@domain.tld)",
+        "identifiers: no usable identifier left",
+    ]
     assert "identifiers.phone" in outcomes[3]["errors"][0]
     again = gql.run("SendEvents", {"events": events[:1]}, key=admin, purpose="order_fulfillment")
     assert again["data"]["ingestEvents"][0]["status"] == "duplicate"
@@ -87,13 +90,16 @@ def test_merge_and_unmerge_through_the_api(store: Store, gql: GraphQLClient) -> 
     a = _customer(store, "a@example.com")
     b = _customer(store, "b@example.com")
     admin = gql.key("admin")
-    merged = gql.run("MergeCustomers", {"survivorId": a, "absorbedId": b}, key=admin, purpose="support")
+    merged = gql.run(
+        "MergeCustomers", {"survivorId": a, "absorbedId": b, "reason": "same person"}, key=admin,
+        purpose="identity_resolution",
+    )  # fmt: skip
     assert sorted(merged["data"]["mergeProfiles"]["profile"]["memberIds"]) == sorted([a, b])
     looked_up = gql.run("CustomerByEmail", {"email": "b@example.com"}, key=admin, purpose="support")
     assert looked_up["data"]["profileByIdentifier"]["id"] == a
-    undone = gql.run("UnmergeCustomer", {"profileId": b}, key=admin, purpose="support")
+    undone = gql.run("UnmergeCustomer", {"profileId": b, "reason": "wrong"}, key=admin, purpose="identity_resolution")
     assert undone["data"]["unmergeProfile"] == {"id": b, "memberIds": [b]}
-    again = gql.run("UnmergeCustomer", {"profileId": b}, key=admin, purpose="support")
+    again = gql.run("UnmergeCustomer", {"profileId": b, "reason": "wrong"}, key=admin, purpose="identity_resolution")
     assert again["errors"][0]["message"] == f"profile {b} is not merged into another profile"
 
 

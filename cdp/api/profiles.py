@@ -1,19 +1,15 @@
-"""Profiles over GraphQL: look-ups, pagination, ingestion, merge and unmerge."""
+"""Profiles over GraphQL: look-ups, pagination, ingestion (merges and reviews: cdp/api/identity.py)."""
 
 from __future__ import annotations
 
 import enum
-from datetime import datetime
 
 import strawberry
-from sqlmodel import col
 from strawberry.scalars import JSON
 
 from cdp.api.context import RequestContext
 from cdp.api.types import Profile, ProfileConnection, check_first, decode_cursor, encode_cursor, paginate
-from cdp.identity import resolve
 from cdp.identity.groups import ProfileNotFound
-from cdp.identity.models import ReviewItem as ReviewItemRow
 from cdp.ingest.service import INGEST_ATTEMPTS, ingest
 from cdp.profiles import service as profiles
 
@@ -51,22 +47,6 @@ class IngestOutcome:
 
 
 @strawberry.type
-class ReviewItem:
-    id: strawberry.ID
-    profile_ids: list[strawberry.ID]
-    reason: str
-    identifier_kind: str
-    status: str
-    created_at: datetime
-
-
-@strawberry.type
-class MergeResult:
-    merge_id: strawberry.ID
-    profile: Profile
-
-
-@strawberry.type
 class ProfileQuery:
     @strawberry.field(description="A customer by the id of any profile in its merge group.")
     def profile(self, info: strawberry.Info, id: strawberry.ID) -> Profile | None:
@@ -96,24 +76,6 @@ class ProfileQuery:
         ctx.prime(groups)
         return ProfileConnection(nodes=[Profile(group=g) for g in groups], page_info=page_info)
 
-    @strawberry.field(description="Merges the rules refused, waiting for a person to decide.")
-    def review_items(self, info: strawberry.Info, first: int = 20, status: str = "open") -> list[ReviewItem]:
-        ctx = _ctx(info)
-        ctx.access.require("user.unique_id", field="reviewItems")
-        ctx.access.forbid_subject_tokens()
-        rows = ctx.session.query(ReviewItemRow).filter(col(ReviewItemRow.status) == status)
-        return [
-            ReviewItem(
-                id=strawberry.ID(r.id),
-                profile_ids=[strawberry.ID(p) for p in r.profile_ids.split(",")],
-                reason=r.reason,
-                identifier_kind=r.identifier_kind,
-                status=r.status,
-                created_at=r.created_at,
-            )
-            for r in rows.order_by(col(ReviewItemRow.created_at)).limit(check_first(first))
-        ]
-
 
 @strawberry.type
 class ProfileMutation:
@@ -140,29 +102,3 @@ class ProfileMutation:
             )
             for o in outcomes
         ]
-
-    @strawberry.mutation(
-        description="Merge two customers (e.g. deciding a review item). Same rules as automatic "
-        "merges: two values of a unique identifier kind are refused."
-    )
-    def merge_profiles(
-        self, info: strawberry.Info, survivor_id: strawberry.ID, absorbed_id: strawberry.ID
-    ) -> MergeResult:
-        ctx = _ctx(info)
-        ctx.access.require("user.unique_id", action="write", field="mergeProfiles")
-        for profile_id in (survivor_id, absorbed_id):
-            profiles.customer(ctx.session, ctx.access, str(profile_id))
-        merge_id = resolve.merge_profiles(
-            ctx.session, ctx.store.keystore, str(survivor_id), str(absorbed_id), actor=ctx.access.principal.key_id
-        )
-        ctx.session.commit()
-        return MergeResult(merge_id=strawberry.ID(merge_id), profile=_visible_group(info, str(survivor_id)))
-
-    @strawberry.mutation(description="Undo the merge that absorbed this profile; both come back exactly.")
-    def unmerge_profile(self, info: strawberry.Info, profile_id: strawberry.ID) -> Profile:
-        ctx = _ctx(info)
-        ctx.access.require("user.unique_id", action="write", field="unmergeProfile")
-        profiles.customer(ctx.session, ctx.access, str(profile_id))
-        resolve.unmerge(ctx.session, str(profile_id))
-        ctx.session.commit()
-        return _visible_group(info, str(profile_id))

@@ -8,8 +8,11 @@ from cdp.api.audit import AuditQuery
 from cdp.api.compliance import ComplianceQuery
 from cdp.api.consent import ConsentMutation, ConsentQuery
 from cdp.api.dsr import DsrMutation, DsrQuery
+from cdp.api.identity import IdentityMutation, IdentityQuery
 from cdp.api.pii import PiiQuery
 from cdp.api.profiles import ProfileMutation, ProfileQuery
 
-Query = merge_types("Query", (ProfileQuery, ConsentQuery, AuditQuery, DsrQuery, PiiQuery, ComplianceQuery))
-Mutation = merge_types("Mutation", (ProfileMutation, ConsentMutation, DsrMutation))
+Query = merge_types(
+    "Query", (ProfileQuery, IdentityQuery, ConsentQuery, AuditQuery, DsrQuery, PiiQuery, ComplianceQuery)
+)
+Mutation = merge_types("Mutation", (ProfileMutation, IdentityMutation, ConsentMutation, DsrMutation))

@@ -6,7 +6,6 @@ the same access gate as every other door.
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 import threading
@@ -24,6 +23,7 @@ from cdp.cli.audit import audit_app
 from cdp.cli.common import configure_logging, console, fail, open_store
 from cdp.cli.compliance import incident_app, ropa_command, staff_app
 from cdp.cli.dsr import dsr_app, retention_app
+from cdp.cli.identity import identity_app, merge, unmerge
 from cdp.cli.operations import operations_app
 from cdp.cli.scan import scan
 from cdp.crypto.keystore import KeyStore, RetireRefused
@@ -49,6 +49,9 @@ app.command("ropa")(ropa_command)
 app.add_typer(source_app, name="source")
 app.add_typer(outbox_app, name="outbox")
 app.command("worker")(worker)
+app.add_typer(identity_app, name="identity")
+app.command("merge")(merge)
+app.command("unmerge")(unmerge)
 
 
 @db_app.command("upgrade")
@@ -343,39 +346,6 @@ def _serve(store: Store, host: str, port: int) -> None:
     console.print(f"GraphQL at http://{host}:{port}/graphql")
     configure_logging()
     uvicorn.run(create_app(store), host=host, port=port, log_level="warning", log_config=None)
-
-
-@app.command("merge")
-def merge(survivor_id: str, absorbed_id: str) -> None:
-    """Merge two customers (the identity rules still apply)."""
-    from cdp.identity.resolve import MergeError, merge_profiles
-
-    store = open_store()
-    with store.session() as session:
-        try:
-            record_id = merge_profiles(
-                session, store.keystore, survivor_id, absorbed_id, actor=f"cli:{getpass.getuser()}"
-            )
-        except MergeError as exc:
-            raise fail(str(exc)) from None
-        session.commit()
-    console.print(f"merged {absorbed_id} into {survivor_id} (merge {record_id})")
-
-
-@app.command("unmerge")
-def unmerge(profile_id: str) -> None:
-    """Undo the merge that absorbed PROFILE_ID."""
-    from cdp.identity.resolve import MergeError
-    from cdp.identity.resolve import unmerge as unmerge_profile
-
-    store = open_store()
-    with store.session() as session:
-        try:
-            unmerge_profile(session, profile_id)
-        except MergeError as exc:
-            raise fail(str(exc)) from None
-        session.commit()
-    console.print(f"unmerged {profile_id}")
 
 
 @app.command("schema")

@@ -196,7 +196,7 @@ def _prepare(store: Store, tokenizer: PanTokenizer, index: int, raw: object) -> 
     event = _without_card_numbers(tokenizer, parse_event(raw))
     identifiers, warnings = normalize_identifiers(store.indexer, event.identifiers, event.country)
     if not identifiers:
-        raise InvalidEvent(["identifiers: no usable identifier (all were blocked placeholder values)"])
+        raise InvalidEvent([*(w.removesuffix("; ignored") for w in warnings), "identifiers: no usable identifier left"])
     amount = currency = base = None
     if event.type in MONEY_EVENT_TYPES:
         amount, currency, base = _money(store, event)

@@ -1,0 +1,1 @@
+"""Identity resolution as governed operations: merges, unmerges, review decisions, suggestions."""
