@@ -74,9 +74,12 @@ def _calls(tree: ast.AST) -> Iterator[tuple[ast.AST, str]]:
             owner = ast.unparse(func.value)
             if owner.split(".")[-1] == "keystore":
                 yield node, f"{owner}.{func.attr}"
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if name in IDENTITY_WRITERS:
-            yield node, name
+        if isinstance(func, ast.Name) and func.id in IDENTITY_WRITERS:
+            yield node, func.id
+        # through the module (`resolve.unmerge(...)`), not a governed service of the same name (`service.unmerge`)
+        through_module = isinstance(func, ast.Attribute) and ast.unparse(func.value).split(".")[-1] == "resolve"
+        if isinstance(func, ast.Attribute) and func.attr in IDENTITY_WRITERS and through_module:
+            yield node, func.attr
 
 
 def _modules() -> Iterator[tuple[str, ast.Module]]:
@@ -131,11 +134,13 @@ def test_the_architecture_checks_can_fail() -> None:
     door = ast.parse(
         "def resolve(store, row):\n    return store.keystore.decrypt(row.profile_id, 't', 'c', row.id, b'')"
     )
-    writer = ast.parse("BatchResolver(session, keystore)\nmerge_profiles(s, k, a, b, actor='x')")
+    writer = ast.parse("BatchResolver(session, keystore)\nmerge_profiles(s, k, a, b, actor='x')\nresolve.unmerge(s, p)")
+    governed = ast.parse("service.unmerge(session, access, profile_id, reason='r')")
+    assert [what for _, what in _calls(governed)] == []
     aliased = ast.parse("from cdp.identity.resolve import unmerge as undo")
     assert [what for _, what in _calls(aliased)] == ["import unmerge"]
     assert [what for _, what in _calls(door)] == ["store.keystore.decrypt"]
-    assert [what for _, what in _calls(writer)] == ["BatchResolver", "merge_profiles"]
+    assert [what for _, what in _calls(writer)] == ["BatchResolver", "merge_profiles", "unmerge"]
     assert any(_is_service(r) for r, _ in _modules()) and not _is_service("cdp/api/types.py")
 
 

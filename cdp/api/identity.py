@@ -52,7 +52,7 @@ class ReviewItem:
             origin=v.origin,
             status=v.status,
             probability=v.probability,
-            explanation=v.explanation,
+            explanation=JSON(v.explanation),
             created_at=v.created_at,
             decided_by=v.decided_by,
             decided_at=v.decided_at,

@@ -181,8 +181,8 @@ class BatchResolver:
             ):
                 self.held[owner[profile_id]][kind].add(bytes(bidx))
             for a, b in self.session.execute(
-                select(KeepApart.profile_a, KeepApart.profile_b).where(
-                    KeepApart.profile_a.in_(chunk) | KeepApart.profile_b.in_(chunk)
+                select(col(KeepApart.profile_a), col(KeepApart.profile_b)).where(
+                    col(KeepApart.profile_a).in_(chunk) | col(KeepApart.profile_b).in_(chunk)
                 )
             ):
                 self.apart.add((a, b))
@@ -387,7 +387,9 @@ class BatchResolver:
         key = pair_key(profile_ids)
         if (
             key in self.asked
-            or self.session.execute(select(ReviewItem.id).where(ReviewItem.profile_ids == key).limit(1)).first()
+            or self.session.execute(
+                select(col(ReviewItem.id)).where(col(ReviewItem.profile_ids) == key).limit(1)
+            ).first()
         ):
             self.asked.add(key)
             return None
@@ -514,8 +516,8 @@ def merge_profiles(
     a_members, b_members = resolver.members(survivor), resolver.members(absorbed)
     session.execute(
         delete(KeepApart).where(
-            (KeepApart.profile_a.in_(a_members) & KeepApart.profile_b.in_(b_members))
-            | (KeepApart.profile_a.in_(b_members) & KeepApart.profile_b.in_(a_members))
+            (col(KeepApart.profile_a).in_(a_members) & col(KeepApart.profile_b).in_(b_members))
+            | (col(KeepApart.profile_a).in_(b_members) & col(KeepApart.profile_b).in_(a_members))
         )
     )
     close_review_items(session, pair_key([survivor, absorbed]), "merged", actor=actor, reason=reason)
@@ -525,7 +527,7 @@ def merge_profiles(
 def close_review_items(session: Session, key: str, status: str, *, actor: str, reason: str) -> None:
     session.execute(
         update(ReviewItem)
-        .where(ReviewItem.profile_ids == key, ReviewItem.status == "open")
+        .where(col(ReviewItem.profile_ids) == key, col(ReviewItem.status) == "open")
         .values(status=status, decided_by=actor, decided_at=utcnow(), decision_reason=reason)
     )
 
@@ -536,7 +538,7 @@ def keep_apart(
     """Remember that two profiles are different customers (idempotent)."""
     low, high = sorted((profile_a, profile_b))
     exists = session.execute(
-        select(KeepApart.id).where(KeepApart.profile_a == low, KeepApart.profile_b == high)
+        select(col(KeepApart.id)).where(col(KeepApart.profile_a) == low, col(KeepApart.profile_b) == high)
     ).first()
     if exists is None:
         session.add(

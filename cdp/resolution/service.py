@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
@@ -162,18 +162,18 @@ def review_items(
     authorize(access, action="read", field="reviewItems")
     if status not in STATUSES:
         raise ResolutionError(f"status: unknown {status!r}; expected one of {', '.join(STATUSES)}")
-    query = select(ReviewItem).where(ReviewItem.status == status)
+    query = select(ReviewItem).where(col(ReviewItem.status) == status)
     if origin is not None:
-        query = query.where(ReviewItem.origin == origin)
+        query = query.where(col(ReviewItem.origin) == origin)
     if after is not None:
         last = session.get(ReviewItem, after)
         if last is None:
             raise ResolutionError(f"after: no review item with id {after}")
         query = query.where(
-            (ReviewItem.created_at > last.created_at)
-            | ((ReviewItem.created_at == last.created_at) & (ReviewItem.id > last.id))
+            (col(ReviewItem.created_at) > last.created_at)
+            | ((col(ReviewItem.created_at) == last.created_at) & (col(ReviewItem.id) > last.id))
         )
-    rows = list(session.execute(query.order_by(ReviewItem.created_at, ReviewItem.id).limit(first)).scalars())
+    rows = list(session.execute(query.order_by(col(ReviewItem.created_at), col(ReviewItem.id)).limit(first)).scalars())
     if rows:
         audit_in(
             session,
@@ -228,7 +228,7 @@ def decide(
                 resolve.keep_apart(session, a, b, actor=actor, reason=why, review_item_id=item.id)
     session.execute(
         update(ReviewItem)
-        .where(ReviewItem.id == item.id)
+        .where(col(ReviewItem.id) == item.id)
         .values(status=STATUS_OF[decision], decided_by=actor, decided_at=utcnow(), decision_reason=why)
     )
     session.refresh(item)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
@@ -62,15 +62,17 @@ def read_match_fields(session: Session, store: Store, access: AccessContext) -> 
         access.require(category, action="read", field="identitySuggestions")
     parent: dict[str, str | None] = {}
     status: dict[str, str] = {}
-    for pid, merged_into, state in session.execute(select(Profile.id, Profile.merged_into, Profile.status)):
+    for pid, merged_into, state in session.execute(
+        select(col(Profile.id), col(Profile.merged_into), col(Profile.status))
+    ):
         parent[pid], status[pid] = merged_into, state
     root = {pid: _root(parent, pid) for pid in parent}
     keystore = store.keystore
     newest: dict[str, dict[str, tuple[Any, Any]]] = defaultdict(dict)  # root -> field -> (time, value)
-    for row in session.execute(select(Identity).where(Identity.kind.in_(list(IDENTIFIERS)))).scalars():
+    for row in session.execute(select(Identity).where(col(Identity.kind).in_(list(IDENTIFIERS)))).scalars():
         value = keystore.decrypt(row.profile_id, "identity", "value", row.id, row.value_ct)
         _keep(newest[root[row.profile_id]], IDENTIFIERS[row.kind], row.created_at, value)
-    for row in session.execute(select(Trait).where(Trait.name.in_(list(TRAITS)))).scalars():
+    for row in session.execute(select(Trait).where(col(Trait.name).in_(list(TRAITS)))).scalars():
         value = json.loads(keystore.decrypt(row.profile_id, "trait", "value", row.id, row.value_ct))
         _keep(newest[root[row.profile_id]], TRAITS[row.name], row.updated_at, value)
     return {
