@@ -35,6 +35,7 @@ EXPECTED: dict[str, dict[str, set[str] | str]] = {
             "analytics",
             "data_subject_rights",
             "fraud_prevention",
+            "identity_resolution",
             "legal_compliance",
             "marketing",
             "marketing.ads",
@@ -87,7 +88,9 @@ EXPECTED: dict[str, dict[str, set[str] | str]] = {
             "user.content.support",
             "user.content.review",
         }
-        | CONTACT
+        | CONTACT,
+        # the review queue: enough to tell whether two records are one person
+        "identity_resolution": {"user.name", "user.unique_id", "user.contact.email", "user.contact.phone_number"},
     },
 }
 

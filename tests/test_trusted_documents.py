@@ -59,12 +59,17 @@ def _put(**paths: Callable[[dict[str, Any]], Any]) -> Callable[[State, dict[str,
 
 
 NEW_CUSTOMERS = ("ana.keep@example.pt", "bo.keep@example.se")
+SHOP_IDS = ("9100001", "9100002")
 PLAN: list[Step] = [
     Step("CustomerByEmail", lambda s: {"email": s["email"]}, _put(profile=lambda d: d["profileByIdentifier"]["id"])),
     Step("CustomerOrders", lambda s: {"id": s["profile"]}),
     Step(
         "SendEvents",
-        lambda _: {"events": [order({"email": e}, country="PT", traits={"first_name": "Ana"}) for e in NEW_CUSTOMERS]},
+        lambda _: {
+            "events": [order({"email": e}, country="PT", traits={"first_name": "Ana"}) for e in NEW_CUSTOMERS]
+            # one customer's record that would hold two Shopify ids: the rules keep it apart and ask a person
+            + [order({"email": "cy.keep@example.pt", "shopify_customer_id": shop}, country="PT") for shop in SHOP_IDS]
+        },
         _put(new=lambda d: [o["profileId"] for o in d["ingestEvents"]]),
     ),
     Step("SupportLookup", lambda s: {"email": s["email"]}),
@@ -111,7 +116,12 @@ PLAN: list[Step] = [
     Step("ExecuteDsr", lambda s: {"requestId": s["request"]}),
     Step("Customers"),
     Step("CustomerIdentities", lambda s: {"id": s["profile"], "reveal": True}),
-    Step("OpenReviewItems"),
+    Step("OpenReviewItems", keep=_put(review=lambda d: d["reviewItems"][0]["id"])),
+    Step("IdentitySuggestions"),
+    Step("SuggestMatches", lambda s: {"profileIds": s["new"][:2]}),
+    Step(
+        "DecideReviewItem", lambda s: {"id": s["review"], "decision": "keep_apart", "reason": "two shops, two people"}
+    ),
     Step("MergeCustomers", lambda s: {"survivorId": s["new"][0], "absorbedId": s["new"][1], "reason": "same person"}),
     Step("UnmergeCustomer", lambda s: {"profileId": s["new"][1], "reason": "two people after all"}),
     Step("AuditLog"),
