@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.activation.models import TriggerJob
 from cdp.outbox.models import OutboxDelivery
@@ -21,11 +21,11 @@ def claim_jobs(session: Session, *, now: datetime, lease: timedelta, limit: int)
     jobs = session.execute(
         select(TriggerJob)
         .where(
-            TriggerJob.status == "pending",
-            TriggerJob.due_at <= now,
-            or_(TriggerJob.leased_until.is_(None), TriggerJob.leased_until < now),
+            col(TriggerJob.status) == "pending",
+            col(TriggerJob.due_at) <= now,
+            or_(col(TriggerJob.leased_until).is_(None), col(TriggerJob.leased_until) < now),
         )
-        .order_by(TriggerJob.due_at)
+        .order_by(col(TriggerJob.due_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).scalars()
@@ -41,11 +41,11 @@ def claim_deliveries(session: Session, *, now: datetime, lease: timedelta, limit
     deliveries = session.execute(
         select(OutboxDelivery)
         .where(
-            OutboxDelivery.status == "pending",
-            OutboxDelivery.next_attempt_at <= now,
-            or_(OutboxDelivery.leased_until.is_(None), OutboxDelivery.leased_until < now),
+            col(OutboxDelivery.status) == "pending",
+            col(OutboxDelivery.next_attempt_at) <= now,
+            or_(col(OutboxDelivery.leased_until).is_(None), col(OutboxDelivery.leased_until) < now),
         )
-        .order_by(OutboxDelivery.next_attempt_at)
+        .order_by(col(OutboxDelivery.next_attempt_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).scalars()

@@ -14,13 +14,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, insert, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.activation.access import trigger_access
 from cdp.activation.definitions import Definitions, definitions
 from cdp.activation.models import PlannerCursor, TriggerJob
 from cdp.activation.triggers import ACTIVITY_TYPES
 from cdp.crypto.cipher import DecryptionError
+from cdp.db import table_of
 from cdp.events.models import Event
 from cdp.ids import new_id
 from cdp.profiles.models import Trait
@@ -61,13 +62,13 @@ def _cursor(session: Session, name: str) -> PlannerCursor:
 def _plan_events(session: Session, now: datetime, limit: int, defs: Definitions) -> PlanReport:
     cursor = _cursor(session, "events")
     after = or_(
-        Event.received_at > cursor.received_at,
-        and_(Event.received_at == cursor.received_at, Event.id > cursor.event_id),
+        col(Event.received_at) > cursor.received_at,
+        and_(col(Event.received_at) == cursor.received_at, col(Event.id) > cursor.event_id),
     )
     rows = session.execute(
-        select(Event.id, Event.profile_id, Event.type, Event.occurred_at, Event.received_at)
-        .where(after, Event.received_at <= now - SETTLE)
-        .order_by(Event.received_at, Event.id)
+        select(col(Event.id), col(Event.profile_id), col(Event.type), col(Event.occurred_at), col(Event.received_at))
+        .where(after, col(Event.received_at) <= now - SETTLE)
+        .order_by(col(Event.received_at), col(Event.id))
         .limit(limit)
     ).all()
     if not rows:
@@ -114,11 +115,13 @@ def _insert_new(session: Session, jobs: list[dict]) -> int:
     known: set[str] = set()
     for start in range(0, len(keys), 500):
         known.update(
-            session.execute(select(TriggerJob.key).where(TriggerJob.key.in_(keys[start : start + 500]))).scalars()
+            session.execute(
+                select(col(TriggerJob.key)).where(col(TriggerJob.key).in_(keys[start : start + 500]))
+            ).scalars()
         )
     fresh = list({j["key"]: j for j in jobs if j["key"] not in known}.values())
     if fresh:
-        session.connection().execute(insert(TriggerJob.__table__), fresh)
+        session.connection().execute(insert(table_of(TriggerJob)), fresh)
     return len(fresh)
 
 
@@ -134,7 +137,7 @@ def _plan_win_back(session: Session, last_active: dict[str, datetime], defs: Def
     for start in range(0, len(keys), 500):
         chunk = list(keys)[start : start + 500]
         existing.update(
-            {j.key: j for j in session.execute(select(TriggerJob).where(TriggerJob.key.in_(chunk))).scalars()}
+            {j.key: j for j in session.execute(select(TriggerJob).where(col(TriggerJob.key).in_(chunk))).scalars()}
         )
     new = []
     for key, profile_id in keys.items():
@@ -163,7 +166,9 @@ def _sweep_birthdays(session: Session, store: Store, now: datetime, defs: Defini
     cursor.received_at, cursor.event_id = now, "sweep"
     trigger_access(spec.purpose).require(DOB_CATEGORY, field="birthday trigger")
     rows = session.execute(
-        select(Trait.id, Trait.profile_id, Trait.name, Trait.value_ct).where(Trait.name.in_(("birthday", "timezone")))
+        select(col(Trait.id), col(Trait.profile_id), col(Trait.name), col(Trait.value_ct)).where(
+            col(Trait.name).in_(("birthday", "timezone"))
+        )
     ).all()
     values: dict[str, dict[str, str]] = {}
     for trait_id, profile_id, name, blob in rows:

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
@@ -43,7 +43,7 @@ class Decision:
 def decide(session: Session, store: Store, job_id: str, *, now: datetime, defs: Definitions | None = None) -> Decision:
     """Decide one claimed job in the caller's transaction (the worker commits)."""
     defs = defs or definitions()
-    job = session.execute(select(TriggerJob).where(TriggerJob.id == job_id).with_for_update()).scalar_one_or_none()
+    job = session.execute(select(TriggerJob).where(col(TriggerJob.id) == job_id).with_for_update()).scalar_one_or_none()
     if job is None or job.status != "pending":
         return Decision(job_id, job.trigger if job else "?", "gone")
     spec = defs.triggers[job.trigger]
@@ -99,8 +99,8 @@ def decide(session: Session, store: Store, job_id: str, *, now: datetime, defs: 
 def serving(session: Session, access: AccessContext, purpose: str) -> list[Destination]:
     """Active destinations whose declared purpose is the trigger's purpose or one of its ancestors."""
     covering = [purpose, *access.purposes.ancestors(purpose)]
-    query = select(Destination).where(Destination.active.is_(True), Destination.purpose.in_(covering))
-    return list(session.execute(query.order_by(Destination.name)).scalars())
+    query = select(Destination).where(col(Destination.active).is_(True), col(Destination.purpose).in_(covering))
+    return list(session.execute(query.order_by(col(Destination.name))).scalars())
 
 
 def _condition(
@@ -120,11 +120,11 @@ def _condition(
             return "event gone"
         if job.trigger == "review_request":
             return None
-        later = select(Event.type).where(
-            Event.profile_id.in_(members),
-            Event.occurred_at >= event.occurred_at,
-            Event.id != event.id,
-            Event.type.in_(("order", "cart")),
+        later = select(col(Event.type)).where(
+            col(Event.profile_id).in_(members),
+            col(Event.occurred_at) >= event.occurred_at,
+            col(Event.id) != event.id,
+            col(Event.type).in_(("order", "cart")),
         )
         types = set(session.execute(later).scalars())
         if "order" in types:
@@ -136,7 +136,9 @@ def _condition(
         return None
     if job.trigger == "win_back":
         last = session.execute(
-            select(func.max(Event.occurred_at)).where(Event.profile_id.in_(members), Event.type.in_(ACTIVITY_TYPES))
+            select(func.max(col(Event.occurred_at))).where(
+                col(Event.profile_id).in_(members), col(Event.type).in_(ACTIVITY_TYPES)
+            )
         ).scalar_one_or_none()
         if last is not None:
             again = _aware(last) + timedelta(days=spec.inactive_days)
@@ -173,9 +175,9 @@ def customer_zone(session: Session, view: CustomerView) -> tzinfo:
         except (ZoneInfoNotFoundError, ValueError):
             pass
     offset = session.execute(
-        select(Event.utc_offset_minutes)
-        .where(Event.profile_id.in_(view.group.member_ids))
-        .order_by(Event.occurred_at.desc())
+        select(col(Event.utc_offset_minutes))
+        .where(col(Event.profile_id).in_(view.group.member_ids))
+        .order_by(col(Event.occurred_at).desc())
         .limit(1)
     ).scalar_one_or_none()
     return timezone(timedelta(minutes=offset)) if offset else UTC
@@ -200,10 +202,10 @@ def _quiet_until(quiet: QuietHours | None, now: datetime, zone: tzinfo) -> datet
 def _sent_within(session: Session, group: ProfileGroup, purpose: str, since: datetime) -> int:
     return session.execute(
         select(func.count()).where(
-            TriggerJob.profile_id.in_(group.member_ids),
-            TriggerJob.purpose == purpose,
-            TriggerJob.status == "sent",
-            TriggerJob.decided_at > since,
+            col(TriggerJob.profile_id).in_(group.member_ids),
+            col(TriggerJob.purpose) == purpose,
+            col(TriggerJob.status) == "sent",
+            col(TriggerJob.decided_at) > since,
         )
     ).scalar_one()
 

@@ -59,10 +59,8 @@ def to_event(message: dict[str, Any], source: str, call: str | None = None) -> d
     kind = call or message.get("type")
     if kind not in CALLS:
         raise ValueError(f"type: expected one of {', '.join(CALLS)}")
-    context = message.get("context") if isinstance(message.get("context"), dict) else {}
-    traits = message.get("traits") if isinstance(message.get("traits"), dict) else {}
-    if kind != "identify":
-        traits = context.get("traits") if isinstance(context.get("traits"), dict) else {}
+    context = _object(message, "context")
+    traits = _object(message if kind == "identify" else context, "traits")
     identifiers = {
         "external_id": message.get("userId"),
         "anonymous_id": message.get("anonymousId"),
@@ -83,7 +81,7 @@ def to_event(message: dict[str, Any], source: str, call: str | None = None) -> d
     country = _country(traits, context)
     if country:
         event["country"] = country
-    properties = message.get("properties") if isinstance(message.get("properties"), dict) else {}
+    properties = _object(message, "properties")
     if kind in ("identify", "alias"):
         event["type"] = "identify"
     elif kind in ("page", "screen"):
@@ -92,6 +90,12 @@ def to_event(message: dict[str, Any], source: str, call: str | None = None) -> d
     else:
         event.update(_track(str(message.get("event") or ""), properties))
     return event
+
+
+def _object(container: dict[str, Any], key: str) -> dict[str, Any]:
+    """The JSON object under `key`, or an empty one when it is missing or not an object."""
+    value = container.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _track(name: str, properties: dict[str, Any]) -> dict[str, Any]:
@@ -126,9 +130,7 @@ def _context_traits(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def _country(traits: dict[str, Any], context: dict[str, Any]) -> str | None:
-    address = traits.get("address") if isinstance(traits.get("address"), dict) else {}
-    location = context.get("location") if isinstance(context.get("location"), dict) else {}
-    for value in (address.get("country"), location.get("country")):
+    for value in (_object(traits, "address").get("country"), _object(context, "location").get("country")):
         if isinstance(value, str) and len(value) == 2:
             return value
     return None

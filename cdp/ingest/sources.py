@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import Column, select
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from audit.models import UTCDateTime
 from cdp.access.gate import AccessContext
@@ -67,7 +67,9 @@ def authenticate_write_key(session: Session, write_key: str) -> tuple[IntakeSour
     """The source a write key belongs to and the access it writes with (its role, for its purpose)."""
     if not write_key:
         raise AuthError("missing write key: send it as the HTTP basic-auth user name")
-    source = session.execute(select(IntakeSource).where(IntakeSource.key_hash == _hash(write_key))).scalar_one_or_none()
+    source = session.execute(
+        select(IntakeSource).where(col(IntakeSource.key_hash) == _hash(write_key))
+    ).scalar_one_or_none()
     if source is None:
         raise AuthError("unknown write key")
     if source.revoked_at is not None:

@@ -141,9 +141,9 @@ def replay(session: Session, access: AccessContext, delivery_id: str) -> OutboxD
 def list_deliveries(session: Session, access: AccessContext, *, status: str | None, first: int) -> list[OutboxDelivery]:
     access.forbid_subject_tokens()
     access.require(DESTINATION_CATEGORY, field="outbox")
-    query = select(OutboxDelivery).order_by(OutboxDelivery.created_at.desc()).limit(first)
+    query = select(OutboxDelivery).order_by(col(OutboxDelivery.created_at).desc()).limit(first)
     if status:
-        query = query.where(OutboxDelivery.status == status)
+        query = query.where(col(OutboxDelivery.status) == status)
     return list(session.execute(query).scalars())
 
 

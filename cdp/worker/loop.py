@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
+from sqlmodel import Session
 
 from cdp.activation.jobs import claim_jobs
 from cdp.activation.planner import plan
@@ -51,11 +52,16 @@ def run_once(
     report.events, report.planned = planned.events, planned.jobs
     for job_id in store.run(lambda s: claim_jobs(s, now=now, lease=JOB_LEASE, limit=batch)):
         try:
-            report.decisions.append(store.run(lambda s, j=job_id: decide(s, store, j, now=now)))
+            report.decisions.append(store.run(_decision(store, job_id, now)))
         except Exception:  # one bad job must not hold up the others; its lease brings it back
             log.exception("trigger job %s failed; retried after its lease", job_id)
     report.deliveries = deliver_due(store, now=now, client=client, limit=batch)
     return report
+
+
+def _decision(store: Store, job_id: str, now: datetime) -> Callable[[Session], Decision]:
+    """The work deciding one job, bound to its own id (a lambda made in the loop would close over the loop variable)."""
+    return lambda session: decide(session, store, job_id, now=now)
 
 
 def run_forever(

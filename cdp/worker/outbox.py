@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import httpx
 
@@ -52,7 +53,7 @@ def deliver_due(
         claimed = store.run(lambda s: claim_deliveries(s, now=now, lease=LEASE, limit=limit))
         for delivery_id in claimed:
             try:
-                outgoing = store.run(lambda s, d=delivery_id: prepare(s, store, d))
+                outgoing = store.run(partial(prepare, store=store, delivery_id=delivery_id))
             except Exception:  # one bad delivery must not hold up the others; its lease brings it back
                 log.exception("outbox delivery %s could not be prepared; retried after its lease", delivery_id)
                 continue
@@ -61,10 +62,10 @@ def deliver_due(
                 continue
             error = _post(client, outgoing)
             state = store.run(
-                lambda s, o=outgoing, e=error: record_attempt(
-                    s,
-                    o.delivery_id,
-                    e,
+                partial(
+                    record_attempt,
+                    delivery_id=outgoing.delivery_id,
+                    error=error,
                     now=now,
                     max_attempts=settings.outbox_max_attempts,
                     backoff_seconds=settings.outbox_backoff_seconds,
