@@ -9,6 +9,8 @@ import cdp.events.models  # noqa: F401
 import cdp.identity.models  # noqa: F401
 import cdp.pii.discovered  # noqa: F401
 import cdp.profiles.models  # noqa: F401
+import cdp.segments.models  # noqa: F401
+import cdp.traits.models  # noqa: F401
 import consent.models  # noqa: F401
 
 metadata = SQLModel.metadata
