@@ -31,6 +31,7 @@ from cdp.ids import new_id, utcnow
 from cdp.ingest.classify import TraitClassifier
 from cdp.profiles.models import Trait
 from cdp.store import Store
+from cdp.traits.service import refresh_for
 from consent.jurisdiction import jurisdiction_for
 from policies.errors import AccessDenied
 
@@ -91,6 +92,7 @@ def ingest(
             with store.session() as session:
                 stored = _store_batch(session, store, prepared, classified)
                 _audit(session, access, stored, list(written), denials)
+                refresh_for(session, store, [o.profile_id for o in stored if o.status == "stored"])
                 store.keystore.flush()  # keys are durable before the data that needs them
                 session.commit()
             break
