@@ -7,8 +7,9 @@ from strawberry.tools import merge_types
 from cdp.api.audit import AuditQuery
 from cdp.api.consent import ConsentMutation, ConsentQuery
 from cdp.api.dsr import DsrMutation, DsrQuery
+from cdp.api.marketing import MarketingMutation, MarketingQuery
 from cdp.api.pii import PiiQuery
 from cdp.api.profiles import ProfileMutation, ProfileQuery
 
-Query = merge_types("Query", (ProfileQuery, ConsentQuery, AuditQuery, DsrQuery, PiiQuery))
-Mutation = merge_types("Mutation", (ProfileMutation, ConsentMutation, DsrMutation))
+Query = merge_types("Query", (ProfileQuery, ConsentQuery, AuditQuery, DsrQuery, PiiQuery, MarketingQuery))
+Mutation = merge_types("Mutation", (ProfileMutation, ConsentMutation, DsrMutation, MarketingMutation))

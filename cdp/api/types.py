@@ -6,7 +6,7 @@ import base64
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -17,6 +17,9 @@ from cdp.categories import event_category, event_types, identifier_category
 from cdp.events.currency import exponent
 from cdp.profiles import service as profiles
 from cdp.profiles.service import EventView, ProfileGroup
+
+if TYPE_CHECKING:
+    from cdp.api.marketing import ComputedTraits
 
 T = TypeVar("T")
 MAX_PAGE = 100
@@ -276,6 +279,14 @@ class Profile:
             return EventConnection(nodes=[Event.from_view(r) for r in nodes], page_info=page_info)
 
         return personal(info, self.group, [], page)
+
+    @strawberry.field(description="RFM, CLV, churn and lifecycle stage (cdp traits compute); null until computed.")
+    def computed_traits(
+        self, info: strawberry.Info
+    ) -> Annotated[ComputedTraits, strawberry.lazy("cdp.api.marketing")] | None:
+        from cdp.api.marketing import resolve_computed_traits  # the marketing module builds on these types
+
+        return resolve_computed_traits(self, info)
 
     @strawberry.field(description="Merge links of this customer (who was merged into whom, why, when).")
     def merges(self, info: strawberry.Info) -> list[MergeLink]:

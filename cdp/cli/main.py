@@ -20,6 +20,7 @@ from cdp.auth.service import create_api_key
 from cdp.cli.audit import audit_app
 from cdp.cli.common import console, fail, open_store
 from cdp.cli.dsr import dsr_app, retention_app
+from cdp.cli.marketing import aggregates, segment_app, traits_app
 from cdp.cli.scan import scan
 from cdp.crypto.keystore import KeyStore
 from cdp.crypto.master import MasterKeyError, init_key_file, load_key_ring, write_key_file
@@ -37,6 +38,9 @@ app.add_typer(dsr_app, name="dsr")
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
 app.command("scan")(scan)
+app.add_typer(traits_app, name="traits")
+app.add_typer(segment_app, name="segment")
+app.command("aggregates")(aggregates)
 
 
 @db_app.command("upgrade")

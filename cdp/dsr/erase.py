@@ -35,7 +35,9 @@ from cdp.identity.models import Identity, MergeRecord, Profile
 from cdp.ids import utcnow
 from cdp.profiles.models import Trait
 from cdp.retention.policy import RetentionPolicy, retention_policy
+from cdp.segments.models import SegmentMembership
 from cdp.store import Store
+from cdp.traits.models import ComputedTrait
 from cdp.webhooks import outbox
 from consent.models import ConsentRecord
 
@@ -193,6 +195,8 @@ def _delete_rows(session: Session, members: list[str], held_types: list[str]) ->
             MergeRecord.survivor_id.in_(members) | MergeRecord.absorbed_id.in_(members)
         ),
         "consent_records": delete(ConsentRecord).where(ConsentRecord.profile_id.in_(members)),
+        "computed_traits": delete(ComputedTrait).where(ComputedTrait.profile_id.in_(members)),
+        "segment_memberships": delete(SegmentMembership).where(SegmentMembership.profile_id.in_(members)),
         "tokens_revoked": update(ApiKey)
         .where(ApiKey.profile_id.in_(members), ApiKey.revoked_at.is_(None))
         .values(revoked_at=utcnow()),

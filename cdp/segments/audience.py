@@ -17,8 +17,7 @@ from sqlmodel import Session
 
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
-from cdp.categories import identifier_category
-from cdp.dictionary import dictionary
+from cdp.categories import SEGMENT_MEMBER_VALUES, segment_member_fields
 from cdp.identity.models import Identity, Profile
 from cdp.profiles.models import Trait
 from cdp.segments import language
@@ -28,21 +27,7 @@ from cdp.segments.sql import Permissions, cross_border, groups_cte, processable
 from cdp.store import Store
 from cdp.traits.models import ComputedTrait
 
-PLAIN_FIELDS = ("country", "language", "timezone", "currency", "order_count", "r_score", "f_score", "m_score",
-                "clv_tier", "lifecycle_stage")  # fmt: skip
-VALUE_FIELDS = {"predicted_clv_12m_minor": "values", "probability_alive": "values"}
 CHUNK = 2_000
-
-
-def field_categories() -> dict[str, str]:
-    """Output field -> data category (fields.yaml)."""
-    computed = dictionary().computed
-    return {
-        "email": identifier_category("email"),
-        "first_name": dictionary().trait("first_name").category,
-        **{f: computed[f].category for f in PLAIN_FIELDS},
-        **{f: computed[column].category for f, column in VALUE_FIELDS.items()},
-    }
 
 
 @dataclass(frozen=True)
@@ -87,7 +72,7 @@ def _check_country(destination_country: str) -> str:
 
 def _fields(access: AccessContext, action: str, wanted: Iterable[str] | None) -> list[str]:
     """The requested fields (each must be granted), or every field the grant allows."""
-    categories = field_categories()
+    categories = segment_member_fields()
     if wanted is None:
         return [f for f, c in categories.items() if access.allows(c, action)]
     fields = list(dict.fromkeys(wanted))
@@ -143,7 +128,7 @@ def _decrypted(session: Session, store: Store, fields: list[str], rows: list[Any
             for tid, pid, blob in session.execute(query.order_by(Trait.updated_at, Trait.id)):
                 names[owner[pid]] = str(json.loads(store.keystore.decrypt(pid, "trait", "value", tid, blob)))
     result = []
-    wants_values = any(f in VALUE_FIELDS for f in fields)
+    wants_values = any(f in SEGMENT_MEMBER_VALUES for f in fields)
     for row in rows:
         computed: ComputedTrait | None = row.ComputedTrait
         values: dict[str, Any] = {}
@@ -158,7 +143,7 @@ def _decrypted(session: Session, store: Store, fields: list[str], rows: list[Any
                 out[f] = emails.get(row.profile_id)
             elif f == "first_name":
                 out[f] = names.get(row.profile_id)
-            elif f in VALUE_FIELDS:
+            elif f in SEGMENT_MEMBER_VALUES:
                 out[f] = values.get(f)
             else:
                 out[f] = getattr(computed, f) if computed is not None else None
@@ -191,7 +176,7 @@ def member_page(
     members = _decrypted(session, store, chosen, rows)
     for m in members:
         for f in chosen:
-            access.returned(m.profile_id, field_categories()[f])
+            access.returned(m.profile_id, segment_member_fields()[f])
     return segment, members
 
 
@@ -223,7 +208,7 @@ def export_segment(
         members.extend(_decrypted(session, store, chosen, rows[start : start + CHUNK]))
         if on_progress:
             on_progress(len(members))
-    categories = field_categories()
+    categories = segment_member_fields()
     audit_in(
         session,
         access,

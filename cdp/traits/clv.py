@@ -7,7 +7,6 @@ Inputs per customer, time in weeks: x repeat purchases, t_x time of the last pur
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
