@@ -1,4 +1,4 @@
-"""A GraphQL client for tests: runs the named operations of graphql/operations/*.graphql against the real
+"""A GraphQL client for tests: runs the named operations of graphql/operations/**/*.graphql against the real
 ASGI app (authentication, purpose header, gate, hardening and all)."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ OPERATIONS_DIR = Path(__file__).resolve().parent.parent / "graphql" / "operation
 def operations() -> dict[str, str]:
     """Operation name -> the text of the file that defines it (a document may hold several operations)."""
     found: dict[str, str] = {}
-    for path in sorted(OPERATIONS_DIR.glob("*.graphql")):
+    for path in sorted(OPERATIONS_DIR.rglob("*.graphql")):
         text = path.read_text()
         for definition in parse(text).definitions:
             if isinstance(definition, OperationDefinitionNode) and definition.name:

@@ -35,7 +35,7 @@ def test_exported_sdl_has_not_drifted() -> None:
 
 def test_every_operation_document_is_valid_against_the_schema() -> None:
     schema = build_schema((ROOT / "graphql" / "schema.graphql").read_text())
-    files = sorted(OPERATIONS_DIR.glob("*.graphql"))
+    files = sorted(OPERATIONS_DIR.rglob("*.graphql"))
     assert files
     for path in files:
         errors = validate(schema, parse(path.read_text()))
