@@ -7,6 +7,7 @@ Inputs per customer, time in weeks: x repeat purchases, t_x time of the last pur
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,13 +60,18 @@ def gamma_gamma_log_likelihood(params: GammaGamma, frequency: ArrayLike, mean_va
     )
 
 
-def _fit(negative_ll, start: Array) -> Array:  # noqa: ANN001 - a callable over log-parameters
-    """Minimize over log-parameters (keeps them positive); Nelder-Mead polish after L-BFGS-B."""
-    first = minimize(negative_ll, start, method="L-BFGS-B")
-    result = minimize(
-        negative_ll, first.x, method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 4000}
-    )
-    return np.exp(result.x)
+def _fit(negative_ll: Callable[[Array], float], start: Array) -> Array:
+    """Minimize over log-parameters (keeps them positive); Nelder-Mead polish after L-BFGS-B. A step into
+    under- or overflow scores as a very bad fit instead of a NaN that would stop the search."""
+
+    def safe(log_params: Array) -> float:
+        value = negative_ll(log_params)
+        return value if np.isfinite(value) else 1e300
+
+    options = {"xatol": 1e-8, "fatol": 1e-10, "maxiter": 4000}
+    with np.errstate(all="ignore"):
+        first = minimize(safe, start, method="L-BFGS-B")
+        return np.exp(minimize(safe, first.x, method="Nelder-Mead", options=options).x)
 
 
 def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:  # noqa: N803

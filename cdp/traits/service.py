@@ -198,14 +198,17 @@ def _predict(stats: list[_Stats], model: Model, horizon_weeks: float) -> None:
     if not buyers or model.bgnbd is None:
         return
     x, t_x, T = (np.array([getattr(s, k) for s in buyers]) for k in ("x", "t_x", "T"))  # noqa: N806
-    purchases = clv.expected_purchases(model.bgnbd, horizon_weeks, x, t_x, T)
-    alive = clv.probability_alive(model.bgnbd, x, t_x, T)
+    with np.errstate(all="ignore"):  # a degenerate fit (tiny population) gives inf/nan: no prediction then
+        purchases = clv.expected_purchases(model.bgnbd, horizon_weeks, x, t_x, T)
+        alive = clv.probability_alive(model.bgnbd, x, t_x, T)
     for s, n, p in zip(buyers, purchases, alive, strict=True):
+        if not (np.isfinite(n) and np.isfinite(p)):
+            continue
         s.purchases, s.p_alive = float(n), float(p)
         if model.gamma_gamma is not None:
             total = sum(amount for _, amount, _, _ in s.history.orders)
             value = clv.expected_mean_value(model.gamma_gamma, s.order_count, max(total / s.order_count, 1.0))
-            s.predicted_clv = float(n * value)
+            s.predicted_clv = float(n * value) if np.isfinite(value) else None
 
 
 def _fit_model(stats: list[_Stats], horizon_weeks: float) -> Model:
