@@ -25,6 +25,7 @@ from cdp.segments.models import Segment, SegmentMembership
 from cdp.segments.service import get_segment, where_of
 from cdp.segments.sql import Permissions, cross_border, groups_cte, processable
 from cdp.store import Store
+from cdp.traits.groups import members_of
 from cdp.traits.models import ComputedTrait
 
 CHUNK = 2_000
@@ -90,26 +91,9 @@ def _open_segment(session: Session, access: AccessContext, ref: str) -> Segment:
     return segment
 
 
-def _members_of(session: Session, roots: list[str]) -> dict[str, str]:
-    """profile id -> root, for every profile merged (directly or not) into these roots."""
-    owner = {r: r for r in roots}
-    frontier = roots
-    while frontier:
-        found: list[str] = []
-        for start in range(0, len(frontier), CHUNK):
-            rows = session.execute(
-                select(Profile.id, Profile.merged_into).where(Profile.merged_into.in_(frontier[start : start + CHUNK]))
-            )
-            for pid, parent in rows:
-                owner[pid] = owner[parent]
-                found.append(pid)
-        frontier = found
-    return owner
-
-
 def _decrypted(session: Session, store: Store, fields: list[str], rows: list[Any]) -> list[Member]:
     roots = [r.profile_id for r in rows]
-    owner = _members_of(session, roots) if {"email", "first_name"} & set(fields) else {}
+    owner = members_of(session, roots) if {"email", "first_name"} & set(fields) else {}
     emails: dict[str, str] = {}
     names: dict[str, str] = {}
     members = list(owner)

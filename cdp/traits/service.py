@@ -22,12 +22,12 @@ from sqlmodel import Session
 from cdp.access.gate import AccessContext
 from cdp.events.models import Event
 from cdp.identity.models import Profile
-from cdp.identity.resolve import group_members, root_of
 from cdp.ids import utcnow
 from cdp.profiles.models import Trait
 from cdp.profiles.service import ProfileGroup
 from cdp.store import Store
 from cdp.traits import clv
+from cdp.traits.groups import CHUNK, chunks, live_roots, members_of
 from cdp.traits.models import ComputedTrait, TraitModel
 from cdp.traits.scoring import breakpoints, lifecycle_stage, quintile
 from cdp.traits.settings import get_trait_settings
@@ -35,7 +35,6 @@ from cdp.traits.settings import get_trait_settings
 WEEK = timedelta(weeks=1)
 MONETARY_WINDOW = timedelta(days=365)  # the M of RFM: spend over the last 12 months
 PROFILE_TRAITS = ("country", "language", "timezone", "birthday")
-CHUNK = 2_000  # bound parameters per IN list
 
 
 @dataclass
@@ -97,7 +96,7 @@ class ComputedView:
 # -- gathering ---------------------------------------------------------------------------------------------
 def _roots(session: Session, member_ids: list[str] | None) -> dict[str, str]:
     """profile id -> root id for every live (not erased) customer, or only for the merge groups of
-    `member_ids` (a few indexed look-ups each: an ingest batch does not scan the profile table)."""
+    `member_ids` (batched look-ups: an ingest batch does not scan the profile table)."""
     if member_ids is None:
         parent: dict[str, str | None] = {}
         erased: set[str] = set()
@@ -113,19 +112,7 @@ def _roots(session: Session, member_ids: list[str] | None) -> dict[str, str]:
 
         roots = {pid: root(pid) for pid in parent}
         return {pid: r for pid, r in roots.items() if r not in erased}
-    found: dict[str, str] = {}
-    for pid in member_ids:
-        if pid in found:
-            continue
-        root = root_of(session, pid)
-        if session.execute(select(Profile.status).where(Profile.id == root)).scalar_one() != "erased":
-            found.update(dict.fromkeys(group_members(session, root), root))
-    return found
-
-
-def _chunks(ids: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
+    return members_of(session, live_roots(session, member_ids))
 
 
 def _gather(session: Session, store: Store, roots: dict[str, str], everyone: bool) -> dict[str, _History]:
@@ -134,7 +121,7 @@ def _gather(session: Session, store: Store, roots: dict[str, str], everyone: boo
         histories[root] = _History()
 
     def scoped(query, column, ids):  # noqa: ANN001, ANN202 - one select, narrowed to a chunk unless everyone
-        return [query] if everyone else [query.where(column.in_(chunk)) for chunk in _chunks(ids)]
+        return [query] if everyone else [query.where(column.in_(chunk)) for chunk in chunks(ids)]
 
     ids = list(roots)
     orders = select(Event.profile_id, Event.occurred_at, Event.base_amount_minor, Event.currency, Event.source,
@@ -285,7 +272,7 @@ def _write(session: Session, rows: list[dict[str, Any]], members: list[str] | No
     if members is None:
         session.execute(delete(ComputedTrait))
     else:
-        for chunk in _chunks(members):
+        for chunk in chunks(members):
             session.execute(delete(ComputedTrait).where(ComputedTrait.profile_id.in_(chunk)))
     for start in range(0, len(rows), CHUNK):
         session.execute(insert(ComputedTrait), rows[start : start + CHUNK])
