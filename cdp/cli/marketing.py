@@ -56,7 +56,6 @@ def traits_compute(
             ]
         except _ERRORS as exc:
             raise fail(str(exc)) from None
-        store.keystore.flush()
         session.commit()
     console.print(f"computed traits of {count} customers; re-evaluated {len(evaluated)} segments")
 

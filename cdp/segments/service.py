@@ -102,7 +102,8 @@ def where_of(segment: Segment) -> dict:
 def evaluate_segment(session: Session, access: AccessContext, ref: str, *, as_of: datetime | None = None) -> Evaluation:
     """Recompute membership in SQL: customers who now match enter, those who no longer match exit. Erased
     and restricted customers are never members (evaluating is processing)."""
-    segment = get_segment(session, access, ref)
+    segment = _latest(session, get_segment(session, access, ref).name)  # an old version's id: its name's latest
+    assert segment is not None
     where = where_of(segment)
     _require_definition(access, where, "write")
     now = as_of or utcnow()
