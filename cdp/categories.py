@@ -41,12 +41,13 @@ COMPUTED_FIELDS = {
     **{f: f for f in ("order_count", "r_score", "f_score", "m_score", "clv_tier", "lifecycle_stage", "birth_month",
                       "channel", "cohort_month")},
     "preferred_language": "language",
-    "preferred_timezone": "timezone",
+    "utc_offset_minutes": "utc_offset_minutes",
+    "preferred_timezone": "values",
     "preferred_currency": "currency",
     **{f: "values" for f in ("recency_days", "monetary", "aov", "historic_clv", "first_order_at", "last_order_at",
                              "predicted_purchases_12m", "predicted_clv_12m", "probability_alive")},
 }  # fmt: skip
-SEGMENT_MEMBER_PLAIN = ("country", "language", "timezone", "currency", "order_count", "r_score", "f_score",
+SEGMENT_MEMBER_PLAIN = ("country", "language", "utc_offset_minutes", "currency", "order_count", "r_score", "f_score",
                         "m_score", "clv_tier", "lifecycle_stage")  # fmt: skip
 SEGMENT_MEMBER_VALUES = ("predicted_clv_12m_minor", "probability_alive")
 
@@ -66,6 +67,7 @@ def segment_member_fields() -> dict[str, str]:
         "email": fields.identifier("email").category,
         "first_name": fields.trait("first_name").category,
         **{f: fields.computed[f].category for f in SEGMENT_MEMBER_PLAIN},
+        "timezone": fields.trait("timezone").category,  # the IANA name, from the encrypted values
         **{f: fields.computed["values"].category for f in SEGMENT_MEMBER_VALUES},
     }
 

@@ -208,8 +208,11 @@ def test_export_has_exportable_fields_and_one_audit_entry(store: Store, crowd: C
     with store.session() as s:
         export = audience.export_segment(s, store, access, "buyers", destination_country="DE")
         s.commit()
-    assert export.fields == ["email", "first_name", "country", "language", "timezone", "currency", "order_count",
-                             "r_score", "f_score", "m_score", "clv_tier", "lifecycle_stage"]  # fmt: skip
+    # Scores and preferences leave; amounts and predictions (user.derived.value: read only) do not.
+    assert export.fields == [
+        "email", "first_name", "country", "language", "utc_offset_minutes", "currency", "order_count", "r_score",
+        "f_score", "m_score", "clv_tier", "lifecycle_stage", "timezone",
+    ]  # fmt: skip
     assert {m.profile_id for m in export.members} == {crowd.eu_granted, crowd.us_silent}
     assert {m.fields["email"] for m in export.members} == {"a@example.de", "d@example.com"}
     with store.session() as s:

@@ -83,7 +83,11 @@ class ComputedTraits:
 
     @strawberry.field
     def preferred_timezone(self) -> str | None:
-        return self.view.timezone
+        return self.view.values.get("timezone")
+
+    @strawberry.field(description="The preferred time zone's UTC offset now, in minutes.")
+    def utc_offset_minutes(self) -> int | None:
+        return self.view.utc_offset_minutes
 
     @strawberry.field(description="The currency most of the customer's orders were paid in.")
     def preferred_currency(self) -> str | None:
@@ -180,6 +184,10 @@ class SegmentMember:
     @strawberry.field
     def timezone(self) -> str | None:
         return self.fields.get("timezone")
+
+    @strawberry.field
+    def utc_offset_minutes(self) -> int | None:
+        return self.fields.get("utc_offset_minutes")
 
     @strawberry.field
     def currency(self) -> str | None:

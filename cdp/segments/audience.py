@@ -29,6 +29,7 @@ from cdp.traits.groups import members_of
 from cdp.traits.models import ComputedTrait
 
 CHUNK = 2_000
+ENCRYPTED = {*SEGMENT_MEMBER_VALUES, "timezone"}  # read from the encrypted values of the computed row
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def _decrypted(session: Session, store: Store, fields: list[str], rows: list[Any
             for tid, pid, blob in session.execute(query.order_by(Trait.updated_at, Trait.id)):
                 names[owner[pid]] = str(json.loads(store.keystore.decrypt(pid, "trait", "value", tid, blob)))
     result = []
-    wants_values = any(f in SEGMENT_MEMBER_VALUES for f in fields)
+    wants_values = any(f in ENCRYPTED for f in fields)
     for row in rows:
         computed: ComputedTrait | None = row.ComputedTrait
         values: dict[str, Any] = {}
@@ -127,7 +128,7 @@ def _decrypted(session: Session, store: Store, fields: list[str], rows: list[Any
                 out[f] = emails.get(row.profile_id)
             elif f == "first_name":
                 out[f] = names.get(row.profile_id)
-            elif f in SEGMENT_MEMBER_VALUES:
+            elif f in ENCRYPTED:
                 out[f] = values.get(f)
             else:
                 out[f] = getattr(computed, f) if computed is not None else None

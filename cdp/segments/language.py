@@ -40,8 +40,8 @@ from cdp.traits.scoring import STAGES
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 OPS = {"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte"}
 INT_FIELDS = {"order_count": (0, 10**9), "r_score": (1, 5), "f_score": (1, 5), "m_score": (1, 5),
-              "clv_tier": (1, 5), "birth_month": (1, 12)}  # fmt: skip
-TEXT_FIELDS = {"lifecycle_stage", "country", "language", "timezone", "currency", "channel", "cohort_month"}
+              "clv_tier": (1, 5), "birth_month": (1, 12), "utc_offset_minutes": (-720, 840)}  # fmt: skip
+TEXT_FIELDS = {"lifecycle_stage", "country", "language", "currency", "channel", "cohort_month"}
 CONSENT_CATEGORY = "user.consent"
 
 

@@ -1,7 +1,7 @@
 """Computed traits: one row per customer (merge-group root).
 
 Coarse, bounded values that segments filter on in SQL stay in plaintext (scores 1-5, lifecycle stage, order
-count, country / language / time zone / currency codes, birth month, acquisition channel and month); exact
+count, country / language codes, UTC offset, currency, birth month, acquisition channel and month); exact
 amounts, dates and predictions are one encrypted JSON value under the customer's data key, so erasure
 shreds them with everything else (docs/marketing.md).
 """
@@ -30,7 +30,8 @@ class ComputedTrait(SQLModel, table=True):
     lifecycle_stage: str | None = Field(default=None, max_length=16, index=True)
     country: str | None = Field(default=None, max_length=2, index=True)
     language: str | None = Field(default=None, max_length=8, index=True)
-    timezone: str | None = Field(default=None, max_length=64)
+    # The time zone's current UTC offset: an IANA name (Europe/Berlin) names a city, so it stays encrypted.
+    utc_offset_minutes: int | None = Field(default=None, index=True)
     currency: str | None = Field(default=None, max_length=3)
     birth_month: int | None = Field(default=None)
     channel: str | None = Field(default=None, max_length=64)  # source of the first order

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
@@ -85,7 +86,7 @@ class ComputedView:
     lifecycle_stage: str | None
     country: str | None
     language: str | None
-    timezone: str | None
+    utc_offset_minutes: int | None
     currency: str | None
     birth_month: int | None
     channel: str | None
@@ -225,6 +226,14 @@ def _birth_month(value: str | None) -> int | None:
         return None
 
 
+def _utc_offset(timezone: str | None, as_of: datetime) -> int | None:
+    try:
+        offset = as_of.astimezone(ZoneInfo(timezone)).utcoffset() if timezone else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return None if offset is None else int(offset.total_seconds() // 60)
+
+
 def _row(s: _Stats, model: Model, as_of: datetime, churn_days: int, store: Store) -> dict[str, Any]:
     history, cuts = s.history, model.cuts
     orders = sorted(history.orders)
@@ -244,6 +253,7 @@ def _row(s: _Stats, model: Model, as_of: datetime, churn_days: int, store: Store
         "predicted_clv_12m_minor": None if s.predicted_clv is None else round(s.predicted_clv),
         "probability_alive": s.p_alive,
         "base_currency": history.base_currency,
+        "timezone": traits.get("timezone"),
     }
     buyer = s.order_count > 0
     return {
@@ -259,7 +269,7 @@ def _row(s: _Stats, model: Model, as_of: datetime, churn_days: int, store: Store
         ),
         "country": (traits.get("country") or "")[:2].upper() or None,
         "language": (traits.get("language") or "").split("-")[0].lower()[:8] or None,
-        "timezone": traits.get("timezone"),
+        "utc_offset_minutes": _utc_offset(traits.get("timezone"), as_of),
         "currency": currencies.most_common(1)[0][0] if currencies else None,
         "birth_month": _birth_month(traits.get("birthday")),
         "channel": orders[0][3] if orders else None,

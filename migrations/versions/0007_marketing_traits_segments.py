@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("lifecycle_stage", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("country", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True),
         sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
-        sa.Column("timezone", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("utc_offset_minutes", sa.Integer(), nullable=True),
         sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=True),
         sa.Column("birth_month", sa.Integer(), nullable=True),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
@@ -79,6 +79,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_computed_trait_m_score"), ["m_score"], unique=False)
         batch_op.create_index(batch_op.f("ix_computed_trait_order_count"), ["order_count"], unique=False)
         batch_op.create_index(batch_op.f("ix_computed_trait_r_score"), ["r_score"], unique=False)
+        batch_op.create_index(batch_op.f("ix_computed_trait_utc_offset_minutes"), ["utc_offset_minutes"], unique=False)
 
     op.create_table(
         "segment_membership",
@@ -108,6 +109,7 @@ def downgrade() -> None:
 
     op.drop_table("segment_membership")
     with op.batch_alter_table("computed_trait", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_computed_trait_utc_offset_minutes"))
         batch_op.drop_index(batch_op.f("ix_computed_trait_r_score"))
         batch_op.drop_index(batch_op.f("ix_computed_trait_order_count"))
         batch_op.drop_index(batch_op.f("ix_computed_trait_m_score"))
