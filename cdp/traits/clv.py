@@ -61,17 +61,17 @@ def gamma_gamma_log_likelihood(params: GammaGamma, frequency: ArrayLike, mean_va
 
 
 def _fit(negative_ll: Callable[[Array], float], start: Array) -> Array:
-    """Minimize over log-parameters (keeps them positive); Nelder-Mead polish after L-BFGS-B. A step into
-    under- or overflow scores as a very bad fit instead of a NaN that would stop the search."""
+    """Minimize over log-parameters (keeps them positive) with L-BFGS-B at tight tolerances (a Nelder-Mead
+    polish moved no parameter in the 6th digit and cost twice the evaluations). A step into under- or
+    overflow scores as a very bad fit instead of a NaN that would stop the search."""
 
     def safe(log_params: Array) -> float:
         value = negative_ll(log_params)
         return value if np.isfinite(value) else 1e300
 
-    options = {"xatol": 1e-8, "fatol": 1e-10, "maxiter": 4000}
     with np.errstate(all="ignore"):
-        first = minimize(safe, start, method="L-BFGS-B")
-        return np.exp(minimize(safe, first.x, method="Nelder-Mead", options=options).x)
+        result = minimize(safe, start, method="L-BFGS-B", options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 2000})
+    return np.exp(result.x)
 
 
 def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> BgNbd:  # noqa: N803
