@@ -200,7 +200,11 @@ def main() -> None:
             f"generated {len(ids):,} customers in {time.perf_counter() - start:.1f} s "
             f"({'PostgreSQL' if args.postgres else 'SQLite'})"
         )
-        results: list[tuple[str, float, float]] = []
+        print(f"{'step':<48} {'median s':>10} {'plain scan s':>13} {'ratio':>8}", flush=True)
+
+        def report(row: tuple[str, float, float]) -> None:
+            name, seconds, base = row
+            print(f"{name:<48} {seconds:>10.3f} {base:>13.3f} {seconds / base:>8.1f}", flush=True)
 
         def compute() -> None:
             with store.session() as s:
@@ -211,7 +215,7 @@ def main() -> None:
             Event.type == "order"
         )
         trait_rows = select(Trait.id, Trait.profile_id, Trait.name, Trait.value_ct)
-        results.append(
+        report(
             (
                 "traits compute_all",
                 median_of(args.runs, compute),
@@ -237,8 +241,8 @@ def main() -> None:
 
         plain = select(ComputedTrait.profile_id, ComputedTrait.m_score, ComputedTrait.lifecycle_stage)
         baseline = median_of(args.runs, scan(store, plain))
-        results.append(("segment evaluation, from empty", median_of(args.runs, evaluate(True)), baseline))
-        results.append(("segment evaluation, unchanged", median_of(args.runs, evaluate(False)), baseline))
+        report(("segment evaluation, from empty", median_of(args.runs, evaluate(True)), baseline))
+        report(("segment evaluation, unchanged", median_of(args.runs, evaluate(False)), baseline))
         with store.session() as s:
             members = service.evaluate_segment(s, OPERATOR, "everyone", as_of=AS_OF).members
             s.commit()
@@ -263,7 +267,7 @@ def main() -> None:
             .join(ComputedTrait, ComputedTrait.profile_id == SegmentMembership.profile_id)
             .where(SegmentMembership.segment_name == "everyone", SegmentMembership.exited_at.is_(None))
         )
-        results.append(
+        report(
             (
                 f"export of {count:,} of {members:,} members",
                 median_of(args.runs, export),
@@ -279,17 +283,13 @@ def main() -> None:
                 s.commit()
 
         mine = select(Event.profile_id, Event.occurred_at, Event.base_amount_minor).where(Event.profile_id.in_(sample))
-        results.append(
+        report(
             (
                 "refresh_for 500 customers (one ingest batch)",
                 median_of(args.runs, refresh),
                 median_of(args.runs, scan(store, mine)),
             )
         )
-
-        print(f"{'step':<48} {'median s':>10} {'plain scan s':>13} {'ratio':>8}")
-        for name, seconds, base in results:
-            print(f"{name:<48} {seconds:>10.3f} {base:>13.3f} {seconds / base:>8.1f}")
 
 
 if __name__ == "__main__":
