@@ -98,6 +98,7 @@ def _decrypted(session: Session, store: Store, fields: list[str], rows: list[Any
     emails: dict[str, str] = {}
     names: dict[str, str] = {}
     members = list(owner)
+    store.keystore.prefetch([*members, *roots])
     for start in range(0, len(members), CHUNK):
         chunk = members[start : start + CHUNK]
         if "email" in fields:

@@ -142,14 +142,18 @@ def _gather(session: Session, store: Store, roots: dict[str, str], everyone: boo
     traits = select(Trait.id, Trait.profile_id, Trait.name, Trait.value_ct, Trait.updated_at).where(
         Trait.name.in_(PROFILE_TRAITS)
     )
+    newest: dict[tuple[str, str], tuple[datetime, str, str, bytes]] = {}  # (root, name) -> newest row
     for query in scoped(traits, Trait.profile_id, ids):
         for trait_id, pid, name, blob, updated_at in session.execute(query):
-            if pid not in roots:
-                continue
-            held = histories[roots[pid]].traits
-            if name not in held or held[name][0] <= updated_at:
-                value = json.loads(store.keystore.decrypt(pid, "trait", "value", trait_id, blob))
-                held[name] = (updated_at, str(value))
+            if pid in roots and ((roots[pid], name) not in newest or newest[roots[pid], name][0] <= updated_at):
+                newest[roots[pid], name] = (updated_at, pid, trait_id, blob)
+    rows = list(newest.items())
+    for start in range(0, len(rows), CHUNK):
+        batch = rows[start : start + CHUNK]
+        store.keystore.prefetch(pid for _, (_, pid, _, _) in batch)
+        for (root, name), (updated_at, pid, trait_id, blob) in batch:
+            value = json.loads(store.keystore.decrypt(pid, "trait", "value", trait_id, blob))
+            histories[root].traits[name] = (updated_at, str(value))
     return histories
 
 
@@ -310,10 +314,12 @@ def compute_all(
     stats = [_stats(root, h, as_of) for root, h in histories.items()]
     model = _fit_model(stats, settings.clv_horizon_weeks)
     rows = []
-    for done, s in enumerate(stats, 1):
-        rows.append(_row(s, model, as_of, settings.churn_days, store))
-        if on_progress and (done % 1000 == 0 or done == len(stats)):
-            on_progress(done, len(stats))
+    for start in range(0, len(stats), CHUNK):
+        batch = stats[start : start + CHUNK]
+        store.keystore.prefetch(s.root for s in batch)
+        rows.extend(_row(s, model, as_of, settings.churn_days, store) for s in batch)
+        if on_progress:
+            on_progress(len(rows), len(stats))
     _write(session, rows, None)
     session.add(TraitModel(fitted_at=as_of, customers=len(stats), parameters=model.to_json()))
     session.flush()
@@ -333,6 +339,7 @@ def refresh_for(session: Session, store: Store, profile_ids: Iterable[str], *, a
     histories = _gather(session, store, roots, everyone=False)
     stats = [_stats(root, h, as_of) for root, h in histories.items()]
     _predict(stats, model, settings.clv_horizon_weeks)
+    store.keystore.prefetch(s.root for s in stats)
     _write(session, [_row(s, model, as_of, settings.churn_days, store) for s in stats], list(roots))
 
 
