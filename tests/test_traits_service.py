@@ -9,7 +9,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cdp.access.gate import AccessContext
 from cdp.auth.service import Principal
@@ -124,3 +124,12 @@ def test_access_export_holds_computed_traits_and_erasure_removes_them(store: Sto
         assert s.get(Profile, o.profile_id).status == "erased"
         compute_all(s, store, ANALYTICS, as_of=AS_OF)  # a full run does not bring an erased customer back
         assert s.get(ComputedTrait, o.profile_id) is None
+
+
+def test_restricted_customers_get_no_computed_traits(store: Store) -> None:
+    [kept] = ingest_all(store, order({"email": "kept@example.com"}, country="US"))
+    [restricted] = ingest_all(store, order({"email": "restricted@example.com"}, country="US"))
+    with store.session() as s:
+        s.execute(update(Profile).where(Profile.id == restricted.profile_id).values(status="restricted"))
+        compute_all(s, store, ANALYTICS, as_of=AS_OF)
+        assert s.execute(select(ComputedTrait.profile_id)).scalars().all() == [kept.profile_id]

@@ -19,7 +19,7 @@ def chunks(ids: list[str]) -> Iterable[list[str]]:
 
 
 def live_roots(session: Session, profile_ids: Iterable[str]) -> set[str]:
-    """The roots of these profiles' merge groups, leaving out erased customers."""
+    """The roots of these profiles' merge groups, leaving out erased and restricted customers."""
     seen: dict[str, tuple[str | None, str]] = {}
     pending = list(dict.fromkeys(profile_ids))
     while pending:
@@ -36,7 +36,7 @@ def live_roots(session: Session, profile_ids: Iterable[str]) -> set[str]:
         return pid
 
     roots = {root(pid) for pid in profile_ids if pid in seen}
-    return {r for r in roots if seen[r][1] != "erased"}
+    return {r for r in roots if seen[r][1] == "active"}
 
 
 def members_of(session: Session, roots: Iterable[str]) -> dict[str, str]:

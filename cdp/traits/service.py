@@ -9,7 +9,7 @@ commit. Time in the CLV models is in weeks.
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -96,15 +96,15 @@ class ComputedView:
 
 # -- gathering ---------------------------------------------------------------------------------------------
 def _roots(session: Session, member_ids: list[str] | None) -> dict[str, str]:
-    """profile id -> root id for every live (not erased) customer, or only for the merge groups of
-    `member_ids` (batched look-ups: an ingest batch does not scan the profile table)."""
+    """profile id -> root id for every active customer (erased and restricted ones are not processed), or
+    only for the merge groups of `member_ids` (batched look-ups: an ingest batch does not scan profiles)."""
     if member_ids is None:
         parent: dict[str, str | None] = {}
-        erased: set[str] = set()
+        inactive: set[str] = set()
         for pid, merged_into, status in session.execute(select(Profile.id, Profile.merged_into, Profile.status)):
             parent[pid] = merged_into
-            if status == "erased":
-                erased.add(pid)
+            if status != "active":
+                inactive.add(pid)
 
         def root(pid: str) -> str:
             while (up := parent.get(pid)) is not None:
@@ -112,14 +112,12 @@ def _roots(session: Session, member_ids: list[str] | None) -> dict[str, str]:
             return pid
 
         roots = {pid: root(pid) for pid in parent}
-        return {pid: r for pid, r in roots.items() if r not in erased}
+        return {pid: r for pid, r in roots.items() if r not in inactive}
     return members_of(session, live_roots(session, member_ids))
 
 
 def _gather(session: Session, store: Store, roots: dict[str, str], everyone: bool) -> dict[str, _History]:
-    histories: dict[str, _History] = defaultdict(_History)
-    for root in set(roots.values()):
-        histories[root] = _History()
+    histories = {root: _History() for root in set(roots.values())}
 
     def scoped(query, column, ids):  # noqa: ANN001, ANN202 - one select, narrowed to a chunk unless everyone
         return [query] if everyone else [query.where(column.in_(chunk)) for chunk in chunks(ids)]
