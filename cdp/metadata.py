@@ -14,6 +14,8 @@ import cdp.ingest.sources  # noqa: F401
 import cdp.outbox.models  # noqa: F401
 import cdp.pii.discovered  # noqa: F401
 import cdp.profiles.models  # noqa: F401
+import cdp.segments.models  # noqa: F401
+import cdp.traits.models  # noqa: F401
 import consent.models  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -20,7 +20,7 @@ from policies.errors import PolicyFileError, UnknownField
 
 DEFAULT_PATH = Path(__file__).with_name("fields.yaml")
 
-Kind = Literal["identifier", "trait", "event"]
+Kind = Literal["identifier", "trait", "event", "computed"]
 SENSITIVITIES = ("low", "medium", "high")
 
 # Categories PII detection assigns to values found in undeclared traits or free text. They are not fields of
@@ -61,12 +61,14 @@ class DataDictionary:
         events: Mapping[str, FieldSpec],
         undeclared_trait: FieldSpec,
         unredacted_free_text: FieldSpec,
+        computed: Mapping[str, FieldSpec] | None = None,
     ) -> None:
         self.identifiers = dict(identifiers)
         self.traits = dict(traits)
         self.events = dict(events)
         self.undeclared_trait = undeclared_trait
         self.unredacted_free_text = unredacted_free_text
+        self.computed = dict(computed or {})
 
     def trait(self, name: str) -> FieldSpec:
         """The spec of a declared trait, or the `undeclared_trait` spec for any other name."""
@@ -84,6 +86,7 @@ class DataDictionary:
             *self.identifiers.values(),
             *self.traits.values(),
             *self.events.values(),
+            *self.computed.values(),
             self.undeclared_trait,
             self.unredacted_free_text,
         ]
@@ -118,7 +121,13 @@ def parse_dictionary(doc: Any, source: str) -> DataDictionary:
         sections[section] = {name: _spec(source, f"{section}.{name}", name, kind, raw) for name, raw in entries.items()}
     undeclared = _spec(source, "undeclared_trait", "undeclared_trait", "trait", doc.get("undeclared_trait"))
     raw_text = _spec(source, "unredacted_free_text", "unredacted_free_text", "event", doc.get("unredacted_free_text"))
-    return DataDictionary(sections["identifiers"], sections["traits"], sections["events"], undeclared, raw_text)
+    computed = doc.get("computed") or {}
+    if not isinstance(computed, dict):
+        raise PolicyFileError(f"{source}: 'computed' must be a mapping")
+    derived = {name: _spec(source, f"computed.{name}", name, "computed", raw) for name, raw in computed.items()}
+    return DataDictionary(
+        sections["identifiers"], sections["traits"], sections["events"], undeclared, raw_text, derived
+    )
 
 
 def _spec(source: str, key: str, name: str, kind: Kind, raw: Any) -> FieldSpec:
@@ -135,13 +144,18 @@ def _spec(source: str, key: str, name: str, kind: Kind, raw: Any) -> FieldSpec:
         raise bad(f"category must be a dotted name like user.contact.email, got {category!r}")
     if raw.get("sensitivity") not in SENSITIVITIES:
         raise bad(f"sensitivity must be one of {', '.join(SENSITIVITIES)}, got {raw.get('sensitivity')!r}")
-    # Nothing personal is ever stored in plaintext (DESIGN.md): refuse a dictionary that says otherwise.
-    if raw.get("encrypted") is not True:
-        raise bad("encrypted must be true: every personal field is encrypted at rest")
+    # Nothing personal is ever stored in plaintext (DESIGN.md): refuse a dictionary that says otherwise. The one
+    # exception: low-sensitivity computed traits that segments filter on in SQL (docs/marketing.md).
+    plaintext_ok = kind == "computed" and raw.get("sensitivity") == "low"
+    if raw.get("encrypted") is not True and not (plaintext_ok and raw.get("encrypted") is False):
+        raise bad(
+            "encrypted must be true: every personal field is encrypted at rest (computed low-sensitivity "
+            "traits may say false)"
+        )
     searchable = raw.get("searchable", False)
     if not isinstance(searchable, bool):
         raise bad(f"searchable must be true or false, got {searchable!r}")
-    return FieldSpec(name, kind, category, raw["sensitivity"], True, searchable)
+    return FieldSpec(name, kind, category, raw["sensitivity"], raw["encrypted"], searchable)
 
 
 @functools.cache

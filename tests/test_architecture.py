@@ -51,7 +51,8 @@ def test_every_operation_document_is_valid_against_the_schema() -> None:
 # The governed services: the only modules that may open personal data (key store encrypt/decrypt/shred) or
 # change who is who (identity writers). Everything else reaches them through these packages' functions.
 SERVICE_PACKAGES = (
-    "ingest", "dsr", "retention", "consents", "profiles", "outbox", "activation", "compliance", "resolution"
+    "ingest", "dsr", "retention", "consents", "profiles", "outbox", "activation", "compliance", "resolution",
+    "traits", "segments",
 )  # fmt: skip
 KEY_STORE_CALLS = {"encrypt", "decrypt", "shred"}
 IDENTITY_WRITERS = {"BatchResolver", "merge_profiles", "unmerge"}

@@ -83,7 +83,12 @@ def test_ropa_rows_match_the_policy_files() -> None:
     assert "user.contact.email" in row["marketing.email", "EU"]["categories"].split("; ")
     assert "user.contact.email" not in row["analytics", "EU"]["categories"].split("; ")  # analyst is denied it
     # the trigger engine reads for marketing and destinations receive what marketing may send
-    assert row["marketing", "EU"]["recipients"].split("; ") == ["admin", "destination", "marketing_tool", "trigger_engine"]
+    assert row["marketing", "EU"]["recipients"].split("; ") == [
+        "admin",
+        "destination",
+        "marketing_tool",
+        "trigger_engine",
+    ]
     assert "180 days" in row["analytics", "EU"]["retention"]
     assert row["analytics", "EU"]["transfer"] == "no" and row["analytics", "CN"]["transfer"] == "yes"
     assert "PIPL Art. 38" in row["analytics", "CN"]["transfer_mechanism"]

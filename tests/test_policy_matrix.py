@@ -33,6 +33,7 @@ EXPECTED: dict[str, dict[str, set[str] | str]] = {
     "admin": dict.fromkeys(
         (
             "analytics",
+            "cross_border_transfer",
             "data_subject_rights",
             "fraud_prevention",
             "identity_resolution",

@@ -86,6 +86,18 @@ PLAN: list[Step] = [
     ),
     Step("ConsentState", lambda s: {"profileId": s["profile"]}),
     Step("CampaignContact", lambda s: {"id": s["profile"]}),
+    Step(
+        "CreateSegment",
+        lambda _: {
+            "definition": {"name": "buyers", "where": {"all": [{"field": "order_count", "op": "gte", "value": 1}]}}
+        },
+        _put(segment=lambda d: d["createSegment"]["id"]),
+    ),
+    Step("EvaluateSegment", lambda s: {"id": s["segment"], "destinationCountry": "DE"}),
+    Step("Segments", lambda _: {"destinationCountry": "DE"}),
+    Step("SegmentAudience", lambda s: {"id": s["segment"], "destinationCountry": "DE"}),
+    Step("CustomerScores", lambda s: {"id": s["profile"]}),
+    Step("MarketingAggregates", lambda _: {"by": "country"}),
     Step("CampaignAudience"),
     Step("AdAudienceMember", lambda s: {"id": s["profile"]}),
     Step("WithdrawConsent", lambda s: {"profileId": s["profile"], "purpose": "marketing.email"}),

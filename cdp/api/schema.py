@@ -9,10 +9,12 @@ from cdp.api.compliance import ComplianceQuery
 from cdp.api.consent import ConsentMutation, ConsentQuery
 from cdp.api.dsr import DsrMutation, DsrQuery
 from cdp.api.identity import IdentityMutation, IdentityQuery
+from cdp.api.marketing import MarketingMutation, MarketingQuery
 from cdp.api.pii import PiiQuery
 from cdp.api.profiles import ProfileMutation, ProfileQuery
 
 Query = merge_types(
-    "Query", (ProfileQuery, IdentityQuery, ConsentQuery, AuditQuery, DsrQuery, PiiQuery, ComplianceQuery)
+    "Query",
+    (ProfileQuery, IdentityQuery, ConsentQuery, AuditQuery, DsrQuery, PiiQuery, ComplianceQuery, MarketingQuery),
 )
-Mutation = merge_types("Mutation", (ProfileMutation, IdentityMutation, ConsentMutation, DsrMutation))
+Mutation = merge_types("Mutation", (ProfileMutation, IdentityMutation, ConsentMutation, DsrMutation, MarketingMutation))

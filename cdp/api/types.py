@@ -6,7 +6,7 @@ import base64
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from graphql.pyutils import Path
@@ -18,6 +18,9 @@ from cdp.events.currency import exponent
 from cdp.identity.groups import ProfileGroup
 from cdp.profiles import service as profiles
 from cdp.profiles.service import CustomerView, EventView
+
+if TYPE_CHECKING:
+    from cdp.api.marketing import ComputedTraits
 
 T = TypeVar("T")
 MAX_PAGE = 100
@@ -264,6 +267,14 @@ class Profile:
         rows = profiles.events(ctx.session, ctx.store, ctx.access, view, first=first + 1, after=cursor, types=types)
         nodes, page_info = paginate(rows, first, lambda r: encode_cursor(r.occurred_at.isoformat(), r.id))
         return EventConnection(nodes=[Event.from_view(r) for r in nodes], page_info=page_info)
+
+    @strawberry.field(description="RFM, CLV, churn and lifecycle stage (cdp traits compute); null until computed.")
+    def computed_traits(
+        self, info: strawberry.Info
+    ) -> Annotated[ComputedTraits, strawberry.lazy("cdp.api.marketing")] | None:
+        from cdp.api.marketing import resolve_computed_traits  # the marketing module builds on these types
+
+        return resolve_computed_traits(self, info)
 
     @strawberry.field(description="Merge links of this customer (who was merged into whom, why, when).")
     def merges(self, info: strawberry.Info) -> list[MergeLink] | None:

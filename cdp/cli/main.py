@@ -24,6 +24,7 @@ from cdp.cli.common import configure_logging, console, fail, open_store
 from cdp.cli.compliance import incident_app, ropa_command, staff_app
 from cdp.cli.dsr import dsr_app, retention_app
 from cdp.cli.identity import identity_app, merge, unmerge
+from cdp.cli.marketing import aggregates, segment_app, traits_app
 from cdp.cli.operations import operations_app
 from cdp.cli.scan import scan
 from cdp.crypto.keystore import KeyStore, RetireRefused
@@ -52,6 +53,9 @@ app.command("worker")(worker)
 app.add_typer(identity_app, name="identity")
 app.command("merge")(merge)
 app.command("unmerge")(unmerge)
+app.add_typer(traits_app, name="traits")
+app.add_typer(segment_app, name="segment")
+app.command("aggregates")(aggregates)
 
 
 @db_app.command("upgrade")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -18,9 +19,13 @@ from cdp.consents.service import record_consent
 from cdp.demo.generate import generate_demo
 from cdp.identity.models import MergeRecord, Profile, ReviewItem
 from cdp.ingest.service import INGEST_ATTEMPTS, ingest
+from cdp.segments import service as segments
+from cdp.segments.language import parse_text
 from cdp.store import Store
+from cdp.traits.service import compute_all
 
 BATCH_SIZE = 500
+SEGMENTS = Path(__file__).with_name("segments")
 
 
 def load_demo(
@@ -61,6 +66,7 @@ def load_demo(
         reviews = session.execute(select(func.count()).select_from(ReviewItem)).scalar_one()
         secret = demo_admin_key(session, store.settings.data_dir / "demo-admin.key")
         session.commit()
+    segments = _marketing(store)
     summary = dataset.summary()
     return {
         "people_generated": len(dataset.people),
@@ -71,6 +77,7 @@ def load_demo(
         "merges": merges,
         "email_marketing_consents": len(subscribers),
         "review_items": reviews,
+        "segments": segments,
         "people_per_country": summary["people_per_country"],
         "orders_per_currency": summary["orders_per_currency"],
         "events_per_source": summary["events_per_source"],
@@ -81,3 +88,16 @@ def load_demo(
             '-d \'{"query": "{ profiles(first: 3) { nodes { id firstName lastName country email } } }"}\''
         ),
     }
+
+
+def _marketing(store: Store) -> dict[str, int]:
+    """Compute traits and ship the demo segments (cdp/demo/segments/*.yaml); members per segment."""
+    access = AccessContext.operator("marketing")
+    with store.session() as session:
+        compute_all(session, store, AccessContext.operator("analytics"))
+        sizes = {}
+        for path in sorted(SEGMENTS.glob("*.yaml")):
+            segment = segments.create_segment(session, access, parse_text(path.read_text(encoding="utf-8")))
+            sizes[segment.name] = segments.evaluate_segment(session, access, segment.id).members
+        session.commit()
+    return sizes

@@ -12,11 +12,13 @@ from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
 from cdp.auth.service import Principal
 from cdp.categories import event_category, identifier_category
+from cdp.dictionary import dictionary
 from cdp.dsr.models import DsrRequest
 from cdp.events.models import Event
 from cdp.identity.groups import ProfileGroup, load_group
 from cdp.identity.models import Identity
 from cdp.profiles.models import Trait
+from cdp.traits.models import ComputedTrait
 
 DSR_PURPOSES = frozenset({"data_subject_rights", "legal_compliance"})
 # The request queue itself (who asked for what, deadlines, refusals): staff steps need this category's grant
@@ -101,6 +103,8 @@ def held_categories(session: Session, members: list[str]) -> list[str]:
     trait_categories = session.execute(select(col(Trait.category)).where(col(Trait.profile_id).in_(members)).distinct())
     types = session.execute(select(col(Event.type)).where(col(Event.profile_id).in_(members)).distinct()).scalars()
     found = {identifier_category(k) for k in kinds} | set(trait_categories.scalars())
+    if session.execute(select(ComputedTrait.profile_id).where(ComputedTrait.profile_id.in_(members))).first():
+        found |= {spec.category for spec in dictionary().computed.values()}
     return sorted(found | {event_category(t) for t in types})
 
 

@@ -34,7 +34,9 @@ from cdp.ids import utcnow
 from cdp.outbox import service as outbox
 from cdp.profiles.models import Trait
 from cdp.retention.policy import RetentionPolicy, hold_key_owner, retention_policy
+from cdp.segments.models import SegmentMembership
 from cdp.store import Store
+from cdp.traits.models import ComputedTrait
 from consent.models import ConsentRecord
 
 
@@ -175,6 +177,8 @@ def _delete_rows(session: Session, members: list[str], held_types: list[str]) ->
             col(MergeRecord.survivor_id).in_(members) | col(MergeRecord.absorbed_id).in_(members)
         ),
         "consent_records": delete(ConsentRecord).where(col(ConsentRecord.profile_id).in_(members)),
+        "computed_traits": delete(ComputedTrait).where(col(ComputedTrait.profile_id).in_(members)),
+        "segment_memberships": delete(SegmentMembership).where(col(SegmentMembership.profile_id).in_(members)),
         "tokens_revoked": update(ApiKey)
         .where(col(ApiKey.profile_id).in_(members), col(ApiKey.revoked_at).is_(None))
         .values(revoked_at=utcnow()),

@@ -28,6 +28,7 @@ from cdp.outbox.models import Destination
 from cdp.profiles import service as profiles
 from cdp.retention.policy import retention_policy
 from cdp.store import Store
+from cdp.traits.service import export_rows
 
 FORMAT_VERSION = 1
 PORTABLE_TABLES = ("identities", "traits", "events", "consents")
@@ -65,6 +66,7 @@ SCHEMA: dict[str, Any] = {
             "source, notice_version, recorded_at",
         },
         "merges": {**_ROW, "description": "Access only: survivor_id, absorbed_id, identifier_kind, merged_at"},
+        "computed_traits": {**_ROW, "description": "Access only: RFM scores, CLV, churn, lifecycle stage (derived)"},
         "article_15": {
             "type": "object",
             "description": "Access only: purposes, categories, recipients, retention, sources, rights",
@@ -140,6 +142,7 @@ def build_export(
              "merged_at": m.merged_at, "unmerged_at": m.unmerged_at}
             for m in _merges(session, members)
         ]  # fmt: skip
+        data["computed_traits"] = export_rows(session, store, access, group)
         data["article_15"] = _article_15(session, root.jurisdiction, categories, identities, traits, events)
     return json.loads(json.dumps(data, default=_iso, ensure_ascii=False))
 

@@ -34,6 +34,7 @@ from cdp.ingest.classify import TraitClassifier
 from cdp.pii.pan import PanTokenizer
 from cdp.profiles.models import Trait
 from cdp.store import Store
+from cdp.traits.service import refresh_for
 from consent.jurisdiction import jurisdiction_for
 from policies.errors import AccessDenied
 
@@ -98,6 +99,7 @@ def ingest(
     classified = classifier.classify({item.index: item.event for item in prepared})  # PII detection, once per batch
     stored = _store_batch(session, store, access, prepared, classified)
     _audit(session, access, stored, list(written), denials)
+    refresh_for(session, store, [o.profile_id for o in stored if o.status == "stored" and o.profile_id])
     outcomes.update({o.index: o for o in stored})
     classified.record(session, [o.index for o in stored if o.status == "stored"])
     if gpc:

@@ -1,0 +1,1 @@
+"""Segments: declarative definitions, SQL membership with entry/exit times, consented audiences, aggregates."""
