@@ -80,6 +80,18 @@ def store(settings: Settings) -> Iterator[Store]:
 
 
 @pytest.fixture
+def production_store(settings: Settings) -> Iterator[Store]:
+    """The same migrated database opened as a production deployment would. On PostgreSQL production refuses the
+    test server's superuser (tests/test_hostile_inputs.py covers that refusal and the separate roles), so the
+    production behaviour of the API is checked on SQLite."""
+    if settings.database_url.startswith("postgresql"):
+        pytest.skip("production refuses to run as the test server's superuser; checked on SQLite")
+    opened = Store.open(settings.model_copy(update={"env": "production"}))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
 def gql(store: Store) -> Iterator[GraphQLClient]:
     client = GraphQLClient(store)
     yield client

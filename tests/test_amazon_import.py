@@ -44,7 +44,7 @@ def test_orders_are_stored_and_bad_lines_reported_by_number(store: Store, cli_en
         assert order.properties["merchant_order_id"] == "1001"  # to match the own shop's order
         assert [(i["sku"], i["quantity"]) for i in order.properties["items"]] == [("TS-950", 2), ("MUG-11", 1)]
         held = {(i.kind, i.value) for i in identities(session, store, berlin.profile_id)}
-        assert ("email", "5xk3mf1vb2qwl4k@marketplace.amazon.de") in held and ("phone", "+4930901820") in held
+        assert ("amazon_buyer_id", "5xk3mf1vb2qwl4k@marketplace.amazon.de") in held and ("phone", "+4930901820") in held
         assert traits(session, store, tokyo.profile_id)["full_name"].value == "佐藤 花子"
 
     again = runner.invoke(cli, ["import", str(REPORT), "--format", "amazon"])

@@ -13,7 +13,6 @@ from cdp.api.app import create_app
 from cdp.api.cost import MAX_COST
 from cdp.auth.service import create_api_key
 from cdp.profiles import service as profiles_service
-from cdp.settings import Settings
 from cdp.store import Store
 from tests.factories import event, ingest_all
 
@@ -36,14 +35,6 @@ def client(store: Store) -> Iterator[TestClient]:
 @pytest.fixture
 def headers(store: Store) -> dict[str, str]:
     return {**_bearer(store), "X-CDP-Purpose": PURPOSE}
-
-
-@pytest.fixture
-def production_store(settings: Settings) -> Iterator[Store]:
-    """The same migrated database, opened as a production deployment would."""
-    opened = Store.open(settings.model_copy(update={"env": "production"}))
-    yield opened
-    opened.close()
 
 
 def _post(client: TestClient, headers: dict[str, str], query: str, variables: dict[str, Any] | None = None) -> Any:

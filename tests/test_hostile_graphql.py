@@ -14,7 +14,6 @@ from cdp.api.app import create_app
 from cdp.api.guard import MAX_FRAGMENT_CHAIN, MAX_NESTING
 from cdp.api.http import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from cdp.auth.service import create_api_key
-from cdp.settings import Settings
 from cdp.store import Store
 from tests.factories import event, ingest_all
 
@@ -112,8 +111,8 @@ def test_suggestions_are_on_in_development(client: TestClient, headers: dict[str
     assert _messages(response.json()) == ["Cannot query field 'emial' on type 'Profile'. Did you mean 'email'?"]
 
 
-def test_suggestions_are_off_in_production(settings: Settings) -> None:
-    production = Store.open(settings.model_copy(update={"env": "production"}))
+def test_suggestions_are_off_in_production(production_store: Store) -> None:
+    production = production_store
     try:
         with TestClient(create_app(production)) as client:
             response = client.post(

@@ -22,7 +22,6 @@ from cdp.api.app import create_app
 from cdp.auth.staff import StaffError, cookie_signing_key, create_staff
 from cdp.compliance.models import Incident
 from cdp.dsr.models import DsrRequest
-from cdp.settings import Settings
 from cdp.store import Store
 from tests.dsr_helpers import OFFICER, create_request, verified_request
 from tests.factories import event, ingest_all
@@ -257,12 +256,10 @@ def test_pages_send_security_headers_and_no_external_assets(client: TestClient) 
 
 
 def test_production_cookies_are_secure_and_the_signing_key_can_be_configured(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    production_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if settings.database_url.startswith("postgresql"):
-        pytest.skip("production refuses to run as the test server's superuser; cookies do not depend on the backend")
     monkeypatch.setenv("CDP_WEB_SECRET", "a deployment's own secret")
-    production = Store.open(settings.model_copy(update={"env": "production"}))
+    production = production_store
     try:
         assert cookie_signing_key(production) == b"a deployment's own secret"
         with TestClient(create_app(production), base_url="https://testserver") as http:

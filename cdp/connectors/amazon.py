@@ -5,8 +5,9 @@ Lines are grouped by order id: one event per order, total = the sum of item-pric
 lines (both are per line, already multiplied by the quantity), in the report's currency. The Amazon order id is
 kept in properties (`amazon_order_id`, and `merchant_order_id` when the report has it) so Amazon orders can be
 matched to the own shop's; the source event id is `amazon-order-<order id>`, so importing the same report again
-stores nothing twice. Identifiers: buyer-email (Amazon's per-buyer relay address), buyer-id when the report has
-it, buyer-phone-number. A bad line is reported with its number; an order with a bad line is not stored (its
+stores nothing twice. Identifiers: the buyer id — buyer-id when the report has it, else buyer-email, Amazon's
+per-buyer relay address, which stands for one buyer on one marketplace and is never a contact address (the identity
+rules never link two customers by a relay email) — and buyer-phone-number. A bad line is reported with its number; an order with a bad line is not stored (its
 total would be wrong) and its other lines say so; every other order is stored.
 """
 
@@ -118,8 +119,7 @@ def _event(order_id: str, lines: list[tuple[int, dict[str, str]]]) -> dict[str, 
         for r in rows
     ]
     identifiers = {
-        "email": first.get("buyer-email"),
-        "amazon_buyer_id": first.get("buyer-id"),
+        "amazon_buyer_id": first.get("buyer-id") or first.get("buyer-email"),
         "phone": first.get("buyer-phone-number"),
     }
     properties: dict[str, Any] = {
