@@ -7,8 +7,9 @@ kept in properties (`amazon_order_id`, and `merchant_order_id` when the report h
 matched to the own shop's; the source event id is `amazon-order-<order id>`, so importing the same report again
 stores nothing twice. Identifiers: the buyer id — buyer-id when the report has it, else buyer-email, Amazon's
 per-buyer relay address, which stands for one buyer on one marketplace and is never a contact address (the identity
-rules never link two customers by a relay email) — and buyer-phone-number. A bad line is reported with its number; an order with a bad line is not stored (its
-total would be wrong) and its other lines say so; every other order is stored.
+rules never link two customers by a relay email) — and buyer-phone-number. A bad line is reported with its number;
+an order with a bad line is not stored (its total would be wrong) and its other lines say so; every other order is
+stored.
 """
 
 from __future__ import annotations
