@@ -21,6 +21,7 @@ from cdp.retention.service import run_retention
 from cdp.store import Store
 from policies.errors import AccessDenied
 from tests import dsr_helpers as doors
+from tests import reads
 from tests.dsr_helpers import OFFICER
 from tests.factories import event, ingest_all, order
 
@@ -164,3 +165,26 @@ def test_the_allowed_principal_succeeds_and_is_audited(store: Store, world: dict
     with store.session() as s:
         operations = set(s.execute(select(AuditEntry.operation).where(AuditEntry.outcome == "allowed")).scalars())
     assert {"dsr:verified", "dsr:rectification", "consent:record"} <= operations
+
+
+def test_a_storefront_writes_the_customers_own_language_time_zone_and_birthday(store: Store) -> None:
+    """An order carries the customer's locale; the account page (purpose customer_account) also the birthday;
+    an order may not carry a birthday (order fulfilment has no use for it)."""
+    storefront = _as("frontend_app", "order_fulfillment")
+    locale = {"language": "de", "timezone": "Europe/Berlin"}
+    placed = order({"email": "locale@example.de"}, traits=locale)
+    with_birthday = order({"email": "locale@example.de"}, traits={**locale, "birthday": "1990-04-01"})
+    outcomes = store.run(lambda s: ingest(s, store, storefront, [placed, with_birthday]))
+    assert [o.status for o in outcomes] == ["stored", "rejected"]
+    assert "user.demographic.date_of_birth" in outcomes[1].errors[0]
+    account = _as("frontend_app", "customer_account")
+    edit = event({"email": "locale@example.de"}, traits={"birthday": "1990-04-01", "timezone": "Europe/Vienna"})
+    [edited] = store.run(lambda s: ingest(s, store, account, [edit]))
+    assert edited.status == "stored"
+    with store.session() as s:
+        held = reads.traits(s, store, edited.profile_id)
+    assert (held["language"].value, held["timezone"].value, held["birthday"].value) == (
+        "de",
+        "Europe/Vienna",
+        "1990-04-01",
+    )

@@ -376,7 +376,9 @@ def test_purpose_tree_and_sale_or_sharing() -> None:
 
 
 def test_unknown_purpose_and_jurisdiction() -> None:
-    with pytest.raises(UnknownPurpose, match="valid purposes: analytics, cross_border_transfer, data_subject_rights"):
+    with pytest.raises(
+        UnknownPurpose, match="valid purposes: analytics, cross_border_transfer, customer_account, data_subject_rights"
+    ):
         purposes.get("newsletter")
     with pytest.raises(UnknownJurisdiction, match="unknown jurisdiction 'DE'; valid: EU, UK"):
         purposes.requires_consent("marketing.email", "DE")

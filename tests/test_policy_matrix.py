@@ -34,6 +34,7 @@ EXPECTED: dict[str, dict[str, set[str] | str]] = {
         (
             "analytics",
             "cross_border_transfer",
+            "customer_account",
             "data_subject_rights",
             "fraud_prevention",
             "identity_resolution",
@@ -58,6 +59,15 @@ EXPECTED: dict[str, dict[str, set[str] | str]] = {
         "personalization": {"user.name"} | BEHAVIOUR | COARSE,
         "support": {"user.name", "user.behavior.purchase", "user.content.support"} | CONTACT,
         "fraud_prevention": {"user.behavior.purchase"} | CONTACT,
+        # the customer's own account page: who they are, how to reach them, language, time zone, birthday
+        "customer_account": {
+            "user.name",
+            "user.unique_id",
+            "user.demographic.language",
+            "user.location.timezone",
+            "user.demographic.date_of_birth",
+        }
+        | CONTACT,
     },
     # broad strokes and purchases for any marketing channel; email only to the email channel
     "marketing_tool": {
