@@ -103,7 +103,7 @@ def held_categories(session: Session, members: list[str]) -> list[str]:
     trait_categories = session.execute(select(col(Trait.category)).where(col(Trait.profile_id).in_(members)).distinct())
     types = session.execute(select(col(Event.type)).where(col(Event.profile_id).in_(members)).distinct()).scalars()
     found = {identifier_category(k) for k in kinds} | set(trait_categories.scalars())
-    if session.execute(select(ComputedTrait.profile_id).where(ComputedTrait.profile_id.in_(members))).first():
+    if session.execute(select(col(ComputedTrait.profile_id)).where(col(ComputedTrait.profile_id).in_(members))).first():
         found |= {spec.category for spec in dictionary().computed.values()}
     return sorted(found | {event_category(t) for t in types})
 

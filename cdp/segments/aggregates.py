@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import and_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.gate import AccessContext
 from cdp.dictionary import dictionary
@@ -21,8 +21,8 @@ from cdp.store import Store
 from cdp.traits.models import ComputedTrait
 from cdp.traits.settings import get_trait_settings
 
-DIMENSIONS = {"country": ComputedTrait.country, "channel": ComputedTrait.channel,
-              "month": ComputedTrait.cohort_month, "segment": SegmentMembership.segment_name}  # fmt: skip
+DIMENSIONS = {"country": col(ComputedTrait.country), "channel": col(ComputedTrait.channel),
+              "month": col(ComputedTrait.cohort_month), "segment": col(SegmentMembership.segment_name)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,17 +56,17 @@ def aggregates(
     for category in (_dimension_category(by), "user.derived.scores", "user.derived.value"):
         access.require(category, field=f"aggregates(by: {by})")
     permitted = Permissions(access.purposes, groups_cte())
-    query = select(DIMENSIONS[by], ComputedTrait.profile_id, ComputedTrait.order_count,
-                   ComputedTrait.lifecycle_stage, ComputedTrait.values_ct).join(
-        Profile, Profile.id == ComputedTrait.profile_id)  # fmt: skip
+    query = select(DIMENSIONS[by], col(ComputedTrait.profile_id), col(ComputedTrait.order_count),
+                   col(ComputedTrait.lifecycle_stage), col(ComputedTrait.values_ct)).join(
+        Profile, col(Profile.id) == col(ComputedTrait.profile_id))  # fmt: skip
     if by == "segment":
         query = query.join(
             SegmentMembership,
-            and_(SegmentMembership.profile_id == Profile.id, SegmentMembership.exited_at.is_(None)),
+            and_(col(SegmentMembership.profile_id) == col(Profile.id), col(SegmentMembership.exited_at).is_(None)),
         )
     reachable = and_(processable(access.purpose), permitted(access.purpose))
     query = permitted.join_to(query).where(
-        Profile.merged_into.is_(None), ComputedTrait.order_count > 0, DIMENSIONS[by].is_not(None), reachable
+        col(Profile.merged_into).is_(None), col(ComputedTrait.order_count) > 0, DIMENSIONS[by].is_not(None), reachable
     )
     groups: dict[str, list[tuple[int, str | None, dict]]] = defaultdict(list)
     for group, pid, orders, stage, blob in session.execute(query):

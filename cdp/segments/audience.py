@@ -13,11 +13,12 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.sql import Select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
 from cdp.categories import SEGMENT_MEMBER_VALUES, segment_member_fields
+from cdp.db import table_of
 from cdp.identity.models import Identity, Profile
 from cdp.profiles.models import Trait
 from cdp.segments import language
@@ -30,7 +31,7 @@ from cdp.traits.models import ComputedTrait
 
 CHUNK = 2_000
 # Plain columns, not ORM entities: an export reads 100,000 rows (labelled apart from the membership's).
-_COMPUTED = [column.label(f"ct_{column.name}") for column in ComputedTrait.__table__.c]  # type: ignore[attr-defined]
+_COMPUTED = [column.label(f"ct_{column.name}") for column in table_of(ComputedTrait).c]
 ENCRYPTED = {*SEGMENT_MEMBER_VALUES, "timezone"}  # read from the encrypted values of the computed row
 
 
@@ -56,14 +57,14 @@ def _audience(access: AccessContext, segment: Segment, destination_country: str)
         processable(access.purpose), permitted(access.purpose), cross_border(permitted, destination_country)
     )
     query = (
-        select(SegmentMembership.profile_id, SegmentMembership.entered_at, *_COMPUTED)
-        .join(Profile, Profile.id == SegmentMembership.profile_id)
-        .outerjoin(ComputedTrait, ComputedTrait.profile_id == Profile.id)
+        select(col(SegmentMembership.profile_id), col(SegmentMembership.entered_at), *_COMPUTED)
+        .join(Profile, col(Profile.id) == col(SegmentMembership.profile_id))
+        .outerjoin(ComputedTrait, col(ComputedTrait.profile_id) == col(Profile.id))
     )
     return permitted.join_to(query).where(
-        SegmentMembership.segment_name == segment.name,
-        SegmentMembership.exited_at.is_(None),
-        Profile.merged_into.is_(None),
+        col(SegmentMembership.segment_name) == segment.name,
+        col(SegmentMembership.exited_at).is_(None),
+        col(Profile.merged_into).is_(None),
         reachable,
     )
 
@@ -104,16 +105,18 @@ def _decrypted(session: Session, store: Store, fields: list[str], rows: list[Any
     for start in range(0, len(members), CHUNK):
         chunk = members[start : start + CHUNK]
         if "email" in fields:
-            query = select(Identity.id, Identity.profile_id, Identity.value_ct).where(
-                Identity.kind == "email", Identity.profile_id.in_(chunk)
+            query = select(col(Identity.id), col(Identity.profile_id), col(Identity.value_ct)).where(
+                col(Identity.kind) == "email", col(Identity.profile_id).in_(chunk)
             )
-            for iid, pid, blob in session.execute(query.order_by(Identity.created_at.desc(), Identity.id.desc())):
+            for iid, pid, blob in session.execute(
+                query.order_by(col(Identity.created_at).desc(), col(Identity.id).desc())
+            ):
                 emails[owner[pid]] = store.keystore.decrypt(pid, "identity", "value", iid, blob)  # oldest wins
         if "first_name" in fields:
-            query = select(Trait.id, Trait.profile_id, Trait.value_ct).where(
-                Trait.name == "first_name", Trait.profile_id.in_(chunk)
+            query = select(col(Trait.id), col(Trait.profile_id), col(Trait.value_ct)).where(
+                col(Trait.name) == "first_name", col(Trait.profile_id).in_(chunk)
             )
-            for tid, pid, blob in session.execute(query.order_by(Trait.updated_at, Trait.id)):
+            for tid, pid, blob in session.execute(query.order_by(col(Trait.updated_at), col(Trait.id))):
                 names[owner[pid]] = str(json.loads(store.keystore.decrypt(pid, "trait", "value", tid, blob)))
     result = []
     wants_values = any(f in ENCRYPTED for f in fields)
@@ -158,10 +161,10 @@ def member_page(
     chosen = _fields(access, "read", fields)
     query = _audience(access, segment, _check_country(destination_country))
     if after is not None:
-        query = query.where(SegmentMembership.profile_id > after)
+        query = query.where(col(SegmentMembership.profile_id) > after)
     if since is not None:
-        query = query.where(SegmentMembership.entered_at >= since)
-    rows = list(session.execute(query.order_by(SegmentMembership.profile_id).limit(first)))
+        query = query.where(col(SegmentMembership.entered_at) >= since)
+    rows = list(session.execute(query.order_by(col(SegmentMembership.profile_id)).limit(first)))
     members = _decrypted(session, store, chosen, rows)
     for m in members:
         for f in chosen:
@@ -191,7 +194,7 @@ def export_segment(
     segment = _open_segment(session, access, ref)
     chosen = _fields(access, "export", fields)
     destination = _check_country(destination_country)
-    rows = list(session.execute(_audience(access, segment, destination).order_by(SegmentMembership.profile_id)))
+    rows = list(session.execute(_audience(access, segment, destination).order_by(col(SegmentMembership.profile_id))))
     members: list[Member] = []
     for start in range(0, len(rows), CHUNK):
         members.extend(_decrypted(session, store, chosen, rows[start : start + CHUNK]))

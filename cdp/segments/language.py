@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
 from sqlalchemy.sql import Select
+from sqlmodel import col
 
 from cdp.access.gate import policy_gate
 from cdp.categories import event_category, event_types
@@ -80,17 +81,16 @@ def parse(doc: Any) -> SegmentSpec:
     description = doc.get("description", "")
     if not isinstance(description, str) or len(description) > 500:
         raise SegmentError("description: text of at most 500 characters")
-    where = doc.get("where")
-    _check(where, "where")
-    return SegmentSpec(name, description, where)
+    return SegmentSpec(name, description, _check(doc.get("where"), "where"))
 
 
-def _check(node: Any, path: str) -> None:
+def _check(node: Any, path: str) -> dict[str, Any]:
+    """The condition `node`, once checked."""
     if not isinstance(node, dict) or len(node) != 1 and "field" not in node:
         raise SegmentError(f"{path}: expected one of all, any, not, field, events, consent")
     if "field" in node:
         _check_field(node, path)
-        return
+        return node
     ((key, body),) = node.items()
     if key in ("all", "any"):
         if not isinstance(body, list) or not body:
@@ -108,6 +108,7 @@ def _check(node: Any, path: str) -> None:
             raise SegmentError(f"{path}.consent: not a purpose of policies/purposes.yaml")
     else:
         raise SegmentError(f"{path}: unknown condition {key!r} (expected all, any, not, field, events, consent)")
+    return node
 
 
 def _check_field(node: dict[str, Any], path: str) -> None:
@@ -197,7 +198,7 @@ class Compiler:
         return self.permitted(body)
 
     def _field(self, field: str, op: str, value: Any) -> ColumnElement[bool]:
-        column = Profile.jurisdiction if field == "jurisdiction" else getattr(ComputedTrait, field)
+        column = col(Profile.jurisdiction) if field == "jurisdiction" else col(getattr(ComputedTrait, field))
         if field == "birth_month":
             value = [self._month(v) for v in value] if isinstance(value, list) else self._month(value)
         if op in ("in", "not_in"):
@@ -214,8 +215,10 @@ class Compiler:
         since = self.as_of - timedelta(days=body["within_days"])
         counts = (
             select(self.groups.c.group_id, func.count().label("n"))
-            .join(Event, Event.profile_id == self.groups.c.profile_id)
-            .where(Event.type == body["type"], Event.occurred_at >= since, Event.occurred_at <= self.as_of)
+            .join(Event, col(Event.profile_id) == self.groups.c.profile_id)
+            .where(
+                col(Event.type) == body["type"], col(Event.occurred_at) >= since, col(Event.occurred_at) <= self.as_of
+            )
             .group_by(self.groups.c.group_id)
             .subquery()
         )
@@ -229,7 +232,11 @@ class Compiler:
 def select_roots(compiler: Compiler, where: dict[str, Any], live: ColumnElement[bool]) -> Select:
     """SELECT the root profile ids matching `where` among customers for which `live` holds."""
     condition = compiler.condition(where)
-    query = select(Profile.id).select_from(Profile).outerjoin(ComputedTrait, ComputedTrait.profile_id == Profile.id)
+    query = (
+        select(col(Profile.id))
+        .select_from(Profile)
+        .outerjoin(ComputedTrait, col(ComputedTrait.profile_id) == col(Profile.id))
+    )
     for counts in compiler.joins:
-        query = query.outerjoin(counts, counts.c.group_id == Profile.id)
-    return query.where(Profile.merged_into.is_(None), live, condition)
+        query = query.outerjoin(counts, counts.c.group_id == col(Profile.id))
+    return query.where(col(Profile.merged_into).is_(None), live, condition)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.access.audit import audit_in
 from cdp.access.gate import AccessContext
@@ -72,7 +72,7 @@ def create_segment(session: Session, access: AccessContext, spec: SegmentSpec) -
 
 def _latest(session: Session, name: str) -> Segment | None:
     return session.execute(
-        select(Segment).where(Segment.name == name).order_by(Segment.version.desc()).limit(1)
+        select(Segment).where(col(Segment.name) == name).order_by(col(Segment.version).desc()).limit(1)
     ).scalar_one_or_none()
 
 
@@ -80,9 +80,15 @@ def list_segments(session: Session, access: AccessContext) -> list[Segment]:
     """The latest version of every segment, by name."""
     access.forbid_subject_tokens()
     access.require(SEGMENT_CATEGORY, field="segments")
-    newest = select(Segment.name, func.max(Segment.version).label("version")).group_by(Segment.name).subquery()
-    query = select(Segment).join(newest, (newest.c.name == Segment.name) & (newest.c.version == Segment.version))
-    return list(session.execute(query.order_by(Segment.name)).scalars())
+    newest = (
+        select(col(Segment.name), func.max(col(Segment.version)).label("version"))
+        .group_by(col(Segment.name))
+        .subquery()
+    )
+    query = select(Segment).join(
+        newest, (newest.c.name == col(Segment.name)) & (newest.c.version == col(Segment.version))
+    )
+    return list(session.execute(query.order_by(col(Segment.name))).scalars())
 
 
 def get_segment(session: Session, access: AccessContext, ref: str) -> Segment:
@@ -110,14 +116,16 @@ def evaluate_segment(session: Session, access: AccessContext, ref: str, *, as_of
     groups = groups_cte()
     permitted = Permissions(access.purposes, groups)
     compiler = Compiler(now, groups, permitted)
-    matching = permitted.join_to(language.select_roots(compiler, where, Profile.status == "active"))
+    matching = permitted.join_to(language.select_roots(compiler, where, col(Profile.status) == "active"))
     current = set(session.execute(matching).scalars())
-    open_rows = SegmentMembership.segment_name == segment.name, SegmentMembership.exited_at.is_(None)
-    members = set(session.execute(select(SegmentMembership.profile_id).where(*open_rows)).scalars())
+    open_rows = col(SegmentMembership.segment_name) == segment.name, col(SegmentMembership.exited_at).is_(None)
+    members = set(session.execute(select(col(SegmentMembership.profile_id)).where(*open_rows)).scalars())
     leaving, entering = members - current, current - members
     for chunk in _chunks(sorted(leaving)):
         session.execute(
-            update(SegmentMembership).where(*open_rows, SegmentMembership.profile_id.in_(chunk)).values(exited_at=now)
+            update(SegmentMembership)
+            .where(*open_rows, col(SegmentMembership.profile_id).in_(chunk))
+            .values(exited_at=now)
         )
     for chunk in _chunks(sorted(entering)):
         rows = [{"id": new_id(), "segment_name": segment.name, "profile_id": p, "entered_at": now} for p in chunk]

@@ -6,21 +6,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, and_, func, or_, select, true
+from sqlalchemy import CTE, ColumnElement, Select, and_, func, or_, select, true
+from sqlmodel import col
 
 from cdp.access.gate import RESTRICTED_PURPOSES
+from cdp.db import table_of
 from cdp.identity.models import Profile
 from consent.models import ConsentRecord
 from policies.purposes import Purposes
 
-_C = ConsentRecord.__table__.c  # type: ignore[attr-defined]
+_C = table_of(ConsentRecord).c
 
 
 def groups_cte() -> CTE:
     """(group_id, profile_id) for every profile: the root of its merge group, through chains of merges."""
-    roots = select(Profile.id.label("group_id"), Profile.id.label("profile_id")).where(Profile.merged_into.is_(None))
+    roots: Select[str, str] = select(col(Profile.id).label("group_id"), col(Profile.id).label("profile_id")).where(
+        col(Profile.merged_into).is_(None)
+    )
     cte = roots.cte("merge_groups", recursive=True)
-    child = select(cte.c.group_id, Profile.id).join(cte, Profile.merged_into == cte.c.profile_id)
+    child = select(cte.c.group_id, col(Profile.id)).join(cte, col(Profile.merged_into) == cte.c.profile_id)
     return cte.union_all(child)
 
 
@@ -51,8 +55,8 @@ class Permissions:
         known = list(modes)
 
         def jurisdictions_in(mode: str) -> ColumnElement[bool]:
-            listed = Profile.jurisdiction.in_([j for j, m in modes.items() if m == mode])
-            return or_(listed, Profile.jurisdiction.not_in(known)) if strictest == mode else listed
+            listed = col(Profile.jurisdiction).in_([j for j, m in modes.items() if m == mode])
+            return or_(listed, col(Profile.jurisdiction).not_in(known)) if strictest == mode else listed
 
         return or_(
             jurisdictions_in("none"),
@@ -62,7 +66,7 @@ class Permissions:
 
     def join_to(self, query: Any) -> Any:
         for latest in self.joins:
-            query = query.outerjoin(latest, latest.c.group_id == Profile.id)
+            query = query.outerjoin(latest, latest.c.group_id == col(Profile.id))
         return query
 
 
@@ -70,11 +74,11 @@ def cross_border(permitted: Permissions, destination_country: str) -> ColumnElem
     """PIPL art. 39: a China-resident customer leaves China only with the separate cross-border consent."""
     if destination_country.upper() == "CN":
         return true()
-    return or_(Profile.jurisdiction != "CN", permitted("cross_border_transfer"))
+    return or_(col(Profile.jurisdiction) != "CN", permitted("cross_border_transfer"))
 
 
 def processable(purpose: str) -> ColumnElement[bool]:
     """Not erased, and not restricted unless the purpose is one a restriction still allows."""
     if purpose in RESTRICTED_PURPOSES:
-        return Profile.status != "erased"
-    return Profile.status == "active"
+        return col(Profile.status) != "erased"
+    return col(Profile.status) == "active"

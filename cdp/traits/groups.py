@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cdp.identity.models import Profile
 
@@ -25,7 +25,7 @@ def live_roots(session: Session, profile_ids: Iterable[str]) -> set[str]:
     while pending:
         for chunk in chunks(pending):
             for pid, parent, status in session.execute(
-                select(Profile.id, Profile.merged_into, Profile.status).where(Profile.id.in_(chunk))
+                select(col(Profile.id), col(Profile.merged_into), col(Profile.status)).where(col(Profile.id).in_(chunk))
             ):
                 seen[pid] = (parent, status)
         pending = list({p for p, _ in seen.values() if p is not None and p not in seen})
@@ -47,7 +47,7 @@ def members_of(session: Session, roots: Iterable[str]) -> dict[str, str]:
         found: list[str] = []
         for chunk in chunks(frontier):
             for pid, parent in session.execute(
-                select(Profile.id, Profile.merged_into).where(Profile.merged_into.in_(chunk))
+                select(col(Profile.id), col(Profile.merged_into)).where(col(Profile.merged_into).in_(chunk))
             ):
                 owner[pid] = owner[parent]
                 found.append(pid)

@@ -102,7 +102,9 @@ def _roots(session: Session, member_ids: list[str] | None) -> dict[str, str]:
     if member_ids is None:
         parent: dict[str, str | None] = {}
         inactive: set[str] = set()
-        for pid, merged_into, status in session.execute(select(Profile.id, Profile.merged_into, Profile.status)):
+        for pid, merged_into, status in session.execute(
+            select(col(Profile.id), col(Profile.merged_into), col(Profile.status))
+        ):
             parent[pid] = merged_into
             if status != "active":
                 inactive.add(pid)
@@ -124,25 +126,31 @@ def _gather(session: Session, store: Store, roots: dict[str, str], everyone: boo
         return [query] if everyone else [query.where(column.in_(chunk)) for chunk in chunks(ids)]
 
     ids = list(roots)
-    orders = select(Event.profile_id, Event.occurred_at, Event.base_amount_minor, Event.currency, Event.source,
-                    Event.base_currency).where(Event.type == "order")  # fmt: skip
-    for query in scoped(orders, Event.profile_id, ids):
+    orders = select(
+        col(Event.profile_id),
+        col(Event.occurred_at),
+        col(Event.base_amount_minor),
+        col(Event.currency),
+        col(Event.source),
+        col(Event.base_currency),
+    ).where(col(Event.type) == "order")
+    for query in scoped(orders, col(Event.profile_id), ids):
         for pid, at, amount, currency, source, base in session.execute(query):
             if pid in roots:
                 history = histories[roots[pid]]
                 history.orders.append((at, int(amount or 0), currency, source))
                 history.base_currency = history.base_currency or base
-    activity = select(Event.profile_id, func.max(Event.occurred_at)).group_by(Event.profile_id)
-    for query in scoped(activity, Event.profile_id, ids):
+    activity = select(col(Event.profile_id), func.max(col(Event.occurred_at))).group_by(col(Event.profile_id))
+    for query in scoped(activity, col(Event.profile_id), ids):
         for pid, last in session.execute(query):
             if pid in roots:
                 history = histories[roots[pid]]
                 history.last_activity = max(filter(None, (history.last_activity, last)))
-    traits = select(Trait.id, Trait.profile_id, Trait.name, Trait.value_ct, Trait.updated_at).where(
-        Trait.name.in_(PROFILE_TRAITS)
-    )
+    traits = select(
+        col(Trait.id), col(Trait.profile_id), col(Trait.name), col(Trait.value_ct), col(Trait.updated_at)
+    ).where(col(Trait.name).in_(PROFILE_TRAITS))
     newest: dict[tuple[str, str], tuple[datetime, str, str, bytes]] = {}  # (root, name) -> newest row
-    for query in scoped(traits, Trait.profile_id, ids):
+    for query in scoped(traits, col(Trait.profile_id), ids):
         for trait_id, pid, name, blob, updated_at in session.execute(query):
             if pid in roots and ((roots[pid], name) not in newest or newest[roots[pid], name][0] <= updated_at):
                 newest[roots[pid], name] = (updated_at, pid, trait_id, blob)
@@ -263,7 +271,9 @@ def _row(s: _Stats, model: Model, as_of: datetime, churn_days: int, store: Store
         "profile_id": s.root,
         "computed_at": as_of,
         "order_count": s.order_count,
-        "r_score": quintile(s.recency_days, cuts.get("recency", []), lower_is_better=True) if buyer else None,
+        "r_score": None
+        if s.recency_days is None
+        else quintile(s.recency_days, cuts.get("recency", []), lower_is_better=True),
         "f_score": quintile(s.order_count, cuts.get("frequency", [])) if buyer else None,
         "m_score": quintile(s.monetary, cuts.get("monetary", [])) if buyer else None,
         "clv_tier": quintile(s.predicted_clv, cuts.get("clv", [])) if s.predicted_clv is not None else None,
@@ -286,13 +296,15 @@ def _write(session: Session, rows: list[dict[str, Any]], members: list[str] | No
         session.execute(delete(ComputedTrait))
     else:
         for chunk in chunks(members):
-            session.execute(delete(ComputedTrait).where(ComputedTrait.profile_id.in_(chunk)))
+            session.execute(delete(ComputedTrait).where(col(ComputedTrait.profile_id).in_(chunk)))
     for start in range(0, len(rows), CHUNK):
         session.execute(insert(ComputedTrait), rows[start : start + CHUNK])
 
 
 def latest_model(session: Session) -> Model | None:
-    row = session.execute(select(TraitModel.parameters).order_by(TraitModel.fitted_at.desc()).limit(1)).first()
+    row = session.execute(
+        select(col(TraitModel.parameters)).order_by(col(TraitModel.fitted_at).desc()).limit(1)
+    ).first()
     return Model.from_json(row[0]) if row else None
 
 
@@ -312,7 +324,7 @@ def compute_all(
     histories = _gather(session, store, _roots(session, None), everyone=True)
     stats = [_stats(root, h, as_of) for root, h in histories.items()]
     model = _fit_model(stats, settings.clv_horizon_weeks)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for start in range(0, len(stats), CHUNK):
         batch = stats[start : start + CHUNK]
         store.keystore.prefetch(s.root for s in batch)
