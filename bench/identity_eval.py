@@ -17,24 +17,28 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
-import phonenumbers
-from sqlalchemy import select
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench._setup import bench_store
-from cdp.access.gate import AccessContext
-from cdp.events.models import Event
-from cdp.identity.models import Profile, ReviewItem
-from cdp.identity.rules import placeholder_reason
-from cdp.ingest.service import ingest
-from cdp.resolution import suggest
-from cdp.store import Store
+import phonenumbers  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from bench._setup import bench_store  # noqa: E402
+from cdp.access.gate import AccessContext  # noqa: E402
+from cdp.events.models import Event  # noqa: E402
+from cdp.identity.models import Profile, ReviewItem  # noqa: E402
+from cdp.identity.rules import placeholder_reason  # noqa: E402
+from cdp.ingest.service import ingest  # noqa: E402
+from cdp.resolution import suggest  # noqa: E402
+from cdp.store import Store  # noqa: E402
 
 BATCH = 500
 THRESHOLDS = (0.9, 0.99)
