@@ -191,21 +191,27 @@ def test_deeply_nested_properties_are_refused_not_walked(store: Store) -> None:
     assert outcome.errors == ["properties.meta" + ".a" * 30 + ": nested deeper than 32 levels"]
 
 
+def _hold(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> tuple[threading.Event, threading.Event]:
+    """Make `module.name` wait, once entered, until released: (entered, release)."""
+    entered, release = threading.Event(), threading.Event()
+    real = getattr(module, name)
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        assert release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, held)
+    return entered, release
+
+
 def test_ingest_over_graphql_does_not_stall_other_requests(
     store: Store, live: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While one request's PII analysis runs, the event loop still answers /healthz."""
     from cdp.ingest import classify
 
-    entered, release = threading.Event(), threading.Event()
-    real = classify.analyze_batch
-
-    def slow_analysis(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        assert release.wait(30)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(classify, "analyze_batch", slow_analysis)
+    entered, release = _hold(monkeypatch, classify, "analyze_batch")
     key = _admin_key(store)
     result: list[Any] = []
     worker = threading.Thread(target=lambda: result.append(_ingest_over_http(live, key, [_ticket("call 13812345678")])))
@@ -794,15 +800,7 @@ def test_a_slow_read_does_not_stall_other_graphql_requests(
     from cdp.profiles import service as profiles
 
     [customer] = ingest_all(store, event({"email": "held@example.com"}, traits={"first_name": "Hana"}))
-    entered, release = threading.Event(), threading.Event()
-    real = profiles.customers
-
-    def slow_page(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        assert release.wait(30)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(profiles, "customers", slow_page)
+    entered, release = _hold(monkeypatch, profiles, "customers")
     headers = {"Authorization": f"Bearer {_admin_key(store)}", "X-CDP-Purpose": "support"}
     page: list[httpx.Response] = []
     worker = threading.Thread(

@@ -22,8 +22,7 @@ from cdp.categories import event_category, identifier_category
 from cdp.dsr.common import audit_dsr, held_categories, subject_group
 from cdp.dsr.models import DsrRequest
 from cdp.events.models import Event
-from cdp.identity.groups import ProfileGroup
-from cdp.identity.models import MergeRecord
+from cdp.identity.groups import ProfileGroup, merge_links
 from cdp.outbox.models import Destination
 from cdp.profiles import service as profiles
 from cdp.retention.policy import retention_policy
@@ -140,21 +139,11 @@ def build_export(
         data["merges"] = [
             {"survivor_id": m.survivor_id, "absorbed_id": m.absorbed_id, "identifier_kind": m.identifier_kind,
              "merged_at": m.merged_at, "unmerged_at": m.unmerged_at}
-            for m in _merges(session, members)
+            for m in merge_links(session, members)
         ]  # fmt: skip
         data["computed_traits"] = export_rows(session, store, access, group)
         data["article_15"] = _article_15(session, root.jurisdiction, categories, identities, traits, events)
     return json.loads(json.dumps(data, default=_iso, ensure_ascii=False))
-
-
-def _merges(session: Session, members: list[str]) -> list[MergeRecord]:
-    return list(
-        session.execute(
-            select(MergeRecord)
-            .where(col(MergeRecord.survivor_id).in_(members) | col(MergeRecord.absorbed_id).in_(members))
-            .order_by(col(MergeRecord.merged_at))
-        ).scalars()
-    )
 
 
 def _events(session: Session, store: Store, members: list[str]) -> list[dict[str, Any]]:

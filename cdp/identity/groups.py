@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from cdp.identity.models import Profile
+from cdp.identity.models import MergeRecord, Profile
 from cdp.identity.resolve import group_members, root_of
 
 
@@ -47,3 +47,14 @@ def load_groups(session: Session, roots: list[Profile]) -> list[ProfileGroup]:
             members[owner[child]].append(child)
             frontier.append(child)
     return [ProfileGroup(root, members[root.id]) for root in roots]
+
+
+def merge_links(session: Session, member_ids: list[str]) -> list[MergeRecord]:
+    """Every merge record touching these profiles (undone ones included), oldest first: ids only."""
+    return list(
+        session.execute(
+            select(MergeRecord)
+            .where(col(MergeRecord.survivor_id).in_(member_ids) | col(MergeRecord.absorbed_id).in_(member_ids))
+            .order_by(col(MergeRecord.merged_at))
+        ).scalars()
+    )

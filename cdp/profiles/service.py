@@ -23,7 +23,7 @@ from cdp.categories import event_category, event_types, identifier_category
 from cdp.dictionary import dictionary
 from cdp.events.models import Event
 from cdp.events.schema import FREE_TEXT
-from cdp.identity.groups import ProfileGroup, load_group, load_groups
+from cdp.identity.groups import ProfileGroup, load_group, load_groups, merge_links
 from cdp.identity.models import Identity, MergeRecord, Profile
 from cdp.identity.resolve import holder_of, normalize_identifiers, root_of
 from cdp.profiles.models import Trait
@@ -299,12 +299,5 @@ def merge_records(session: Session, access: AccessContext, view: CustomerView) -
     access.require(MERGE_CATEGORY, field="Profile.merges")
     if view.blocked is not None:
         return []
-    members = view.group.member_ids
     access.returned(view.root_id, MERGE_CATEGORY)
-    return list(
-        session.execute(
-            select(MergeRecord)
-            .where(col(MergeRecord.survivor_id).in_(members) | col(MergeRecord.absorbed_id).in_(members))
-            .order_by(col(MergeRecord.merged_at))
-        ).scalars()
-    )
+    return merge_links(session, view.group.member_ids)
