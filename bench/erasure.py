@@ -85,8 +85,7 @@ def _verified(store: Store, kind: str, profile_id: str) -> str:
 
 def _execute(store: Store, request_id: str) -> None:
     """As a door runs it: each step its own transaction (an erasure takes two)."""
-    while not store.run(lambda s: service.execute(s, store, OFFICER, request_id)).finished:
-        pass
+    store.run_until(lambda s: service.execute(s, store, OFFICER, request_id), finished=lambda o: o.finished)
 
 
 def p95(values: list[float]) -> float:

@@ -80,6 +80,14 @@ class Store:
                     raise
                 attempt += 1
 
+    def run_until(self, work: Callable[[Session], T], finished: Callable[[T], bool]) -> T:
+        """`work` again, each time in a transaction of its own, until `finished` says it is done: for operations
+        whose steps must be committed one before the next (an erasure shreds keys only once its rows are gone)."""
+        result = self.run(work)
+        while not finished(result):
+            result = self.run(work)
+        return result
+
     def close(self) -> None:
         self.engine.dispose()
         self.keystore.engine.dispose()

@@ -41,10 +41,7 @@ def load(store: Store, access: AccessContext, request_id: str) -> DsrRequest:
 
 
 def execute(store: Store, access: AccessContext, request_id: str, **kw: Any) -> service.Outcome:
-    outcome = store.run(lambda s: service.execute(s, store, access, request_id, **kw))
-    while not outcome.finished:
-        outcome = store.run(lambda s: service.execute(s, store, access, request_id))
-    return outcome
+    return store.run_until(lambda s: service.execute(s, store, access, request_id, **kw), finished=lambda o: o.finished)
 
 
 def send_verification(store: Store, request_id: str, settings: DsrSettings | None = None) -> bool:

@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -401,22 +402,22 @@ def key_file_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterato
     get_settings.cache_clear()
 
 
-def test_rotation_while_a_server_runs_loses_nothing(key_file_env: dict[str, str], tmp_path: Path) -> None:
-    """`cdp keys rotate` and `cdp keys retire` while `cdp serve` ingests: every key stays unwrappable."""
+@contextmanager
+def _cdp_serve(env: dict[str, str], tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen, str, str]]:
+    """`cdp serve ARGS` as its own process on a free loopback port, with a new key file and an admin key:
+    (process, base URL, key), up and answering /healthz; stopped afterwards."""
     assert runner.invoke(cli, ["keys", "init"]).exit_code == 0
     store = Store.open(get_settings())
     key = _admin_key(store)
     store.close()
     port = _free_port()
-    env = {**key_file_env, "PATH": str(Path(sys.executable).parent)}
     server = subprocess.Popen(  # noqa: S603 - our own command
-        [sys.executable, "-m", "cdp.cli.main", "serve", "--port", str(port)],
-        env=env,
+        [sys.executable, "-m", "cdp.cli.main", "serve", "--port", str(port), *args],
+        env={**env, "PATH": str(Path(sys.executable).parent)},
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "server.log").open("w"),
     )
     base = f"http://127.0.0.1:{port}"
-    cities = {}
     try:
         for _ in range(300):
             try:
@@ -424,6 +425,16 @@ def test_rotation_while_a_server_runs_loses_nothing(key_file_env: dict[str, str]
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
+        yield server, base, key
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_rotation_while_a_server_runs_loses_nothing(key_file_env: dict[str, str], tmp_path: Path) -> None:
+    """`cdp keys rotate` and `cdp keys retire` while `cdp serve` ingests: every key stays unwrappable."""
+    cities = {}
+    with _cdp_serve(key_file_env, tmp_path) as (_, base, key):
         batch = 0
 
         def send(n: int) -> None:
@@ -448,9 +459,6 @@ def test_rotation_while_a_server_runs_loses_nothing(key_file_env: dict[str, str]
         send(5)
         assert runner.invoke(cli, ["keys", "retire", "2"]).exit_code == 0
         send(5)
-    finally:
-        server.terminate()
-        server.wait(30)
     ring = load_key_ring(get_settings())
     assert set(ring.keys) == {3}
     reopened = Store.open(get_settings())
@@ -826,34 +834,12 @@ def test_a_slow_read_does_not_stall_other_graphql_requests(
 
 def test_serve_with_several_worker_processes(key_file_env: dict[str, str], tmp_path: Path) -> None:
     """`cdp serve --workers 2`: two server processes, each with its own store, answering the same API."""
-    assert runner.invoke(cli, ["keys", "init"]).exit_code == 0
-    store = Store.open(get_settings())
-    key = _admin_key(store)
-    store.close()
-    port = _free_port()
-    env = {**key_file_env, "PATH": str(Path(sys.executable).parent)}
-    server = subprocess.Popen(  # noqa: S603 - our own command
-        [sys.executable, "-m", "cdp.cli.main", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "server.log").open("w"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with _cdp_serve(key_file_env, tmp_path, "--workers", "2") as (server, base, key):
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         assert len(children) >= 2, children  # uvicorn's supervisor and its worker processes
         events = [event({"email": f"w{i}@example.com"}, traits={"city": f"Town {i}"}) for i in range(6)]
         outcomes = [_ingest_over_http(base, key, [e])[0] for e in events]  # spread over the processes
         assert {o["status"] for o in outcomes} == {"stored"}
-    finally:
-        server.terminate()
-        server.wait(30)
     reopened = Store.open(get_settings())
     try:
         with reopened.session() as session:

@@ -164,14 +164,17 @@ class DsrMutation:
     ) -> DsrResult:  # fmt: skip
         ctx = _ctx(info)
         # JSON scalars arrive untyped; the corrected values are objects of name -> value
-        outcome = service.execute(
-            ctx.session, ctx.store, ctx.access, str(request_id),
-            traits=cast(dict[str, Any] | None, traits), identifiers=cast(dict[str, str] | None, identifiers),
-        )  # fmt: skip
-        ctx.commit()
-        while not outcome.finished:  # an erasure's second step, once its first is committed
-            outcome = service.execute(ctx.session, ctx.store, ctx.access, str(request_id))
-            ctx.commit()
+        outcome = ctx.store.run_until(
+            lambda session: service.execute(
+                session,
+                ctx.store,
+                ctx.access,
+                str(request_id),
+                traits=cast(dict[str, Any] | None, traits),
+                identifiers=cast(dict[str, str] | None, identifiers),
+            ),  # fmt: skip
+            finished=lambda o: o.finished,  # an erasure's second step runs once its first is committed
+        )
         return _result(outcome)
 
     @strawberry.mutation(description="End the restriction a completed restriction request put in place "

@@ -171,11 +171,10 @@ def run(
     try:
         traits, identifiers = _pairs(trait, "--set"), _pairs(identifier, "--identifier")
         store, access = _store(), AccessContext.operator(purpose)
-        outcome = store.run(
-            lambda s: service.execute(s, store, access, request_id, traits=traits, identifiers=identifiers)
+        outcome = store.run_until(
+            lambda s: service.execute(s, store, access, request_id, traits=traits, identifiers=identifiers),
+            finished=lambda o: o.finished,  # an erasure's second step runs once its first is committed
         )
-        while not outcome.finished:  # an erasure's second step, once its first is committed
-            outcome = store.run(lambda s: service.execute(s, store, access, request_id))
     except _ERRORS as exc:
         raise _fail(exc) from None
     if outcome.archive is not None:

@@ -246,11 +246,10 @@ class Console:
     async def _run(self, request: Request, request_id: str, back: str) -> Response:
         access = self._access(request, QUEUE_PURPOSE)
         try:
-            with self.store.transaction() as session:
-                outcome = service.execute(session, self.store, access, request_id)
-            while not outcome.finished:  # an erasure's second step, once its first is committed
-                with self.store.transaction() as session:
-                    outcome = service.execute(session, self.store, access, request_id)
+            outcome = self.store.run_until(
+                lambda session: service.execute(session, self.store, access, request_id),
+                finished=lambda o: o.finished,  # an erasure's second step runs once its first is committed
+            )
         except AccessDenied as exc:
             audit_denial(self.store, access, request.url.path, exc)
             return self._forbidden(request, str(exc))

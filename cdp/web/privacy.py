@@ -220,13 +220,12 @@ class PrivacyCentre:
     def _execute(self, data: dict[str, Any], request_id: str, corrections: dict[str, str]) -> service.Outcome:
         with self.store.transaction() as session:
             access = self._subject(session, data)
-            if access is None:
-                raise PermissionError("not signed in")
-            outcome = service.execute(session, self.store, access, request_id, traits=corrections or None)
-        while not outcome.finished:  # an erasure's second step, once its first is committed
-            with self.store.transaction() as session:
-                outcome = service.execute(session, self.store, access, request_id)
-        return outcome
+        if access is None:
+            raise PermissionError("not signed in")
+        return self.store.run_until(
+            lambda session: service.execute(session, self.store, access, request_id, traits=corrections or None),
+            finished=lambda o: o.finished,  # an erasure's second step runs once its first is committed
+        )
 
     async def consent(self, request: Request) -> Response:
         data, t = self._state(request)
