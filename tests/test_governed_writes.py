@@ -67,6 +67,10 @@ def _erase(store: Store, access: AccessContext, ids: dict[str, str]) -> object:
     return doors.execute(store, access, ids["erasure"])
 
 
+def _lift(store: Store, access: AccessContext, ids: dict[str, str]) -> object:
+    return store.run(lambda s: dsr.lift_restriction(s, access, ids["restriction"]))
+
+
 def _retention(store: Store, access: AccessContext, ids: dict[str, str]) -> object:
     return store.run(lambda s: run_retention(s, store, access, dry_run=False))
 
@@ -79,6 +83,7 @@ WRITES: dict[str, Write] = {
     "extend deadline": _extend,
     "refuse": _refuse,
     "erase": _erase,
+    "lift restriction": _lift,
     "retention": _retention,
 }
 # (write, role, purpose, as the attacker's own subject token) -> refused. Hand-written from policy.csv.
@@ -104,6 +109,9 @@ REFUSALS = [
     ("erase", "support_agent", "data_subject_rights", False),
     ("erase", "frontend_app", "order_fulfillment", False),
     ("erase", "data_subject", "data_subject_rights", True),
+    ("lift restriction", "support_agent", "data_subject_rights", False),
+    ("lift restriction", "compliance_officer", "legal_compliance", False),  # read-only purpose for officers
+    ("lift restriction", "data_subject", "data_subject_rights", True),  # staff only, even on one's own
     ("retention", "analyst", "analytics", False),
     ("retention", "marketing_tool", "marketing", False),
     ("retention", "data_subject", "data_subject_rights", True),
@@ -122,6 +130,9 @@ def world(store: Store) -> dict[str, str]:
     ids["received"] = doors.create_request(store, OFFICER, kind="access", profile_id=victim.profile_id, source="cli").id
     for kind in ("rectification", "erasure"):
         ids[kind] = doors.verified_request(store, kind, victim.profile_id).id
+    [paused] = ingest_all(store, event({"email": "paused@example.com"}))
+    ids["restriction"] = doors.verified_request(store, "restriction", paused.profile_id).id
+    doors.execute(store, OFFICER, ids["restriction"])
     return ids
 
 
