@@ -42,6 +42,9 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA cache_size=-131072")
+            cur.execute("PRAGMA mmap_size=1073741824")
+            cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
 
         return engine

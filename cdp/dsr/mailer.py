@@ -40,7 +40,8 @@ def send_code(settings: DsrSettings, to: str, code: str, request_id: str, ttl_mi
 def write_outbox(folder: Path, message: EmailMessage, request_id: str) -> Path:
     """One .eml per message, readable by its owner only (it holds a code and an address)."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{utcnow():%Y%m%dT%H%M%S}-{request_id}-{new_id()[:8]}.eml"
+    # the id's random tail: a UUIDv7 starts with the time, the same for messages a few seconds apart
+    path = folder / f"{utcnow():%Y%m%dT%H%M%S}-{request_id}-{new_id()[-8:]}.eml"
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as out:
         out.write(bytes(message))

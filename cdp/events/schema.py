@@ -124,20 +124,27 @@ def parse_event(raw: object) -> IncomingEvent:
 
 def _size_problems(raw: dict[str, Any], max_chars: int) -> list[str]:
     """Strings longer than `max_chars` and nesting deeper than MAX_NESTING, by path; checked before anything
-    else looks at the event (without recursion, so any depth is safe to check)."""
+    else looks at the event (without recursion, so any depth is safe to check). Paths are kept as key tuples
+    and written out only for a problem: every event is checked, almost none has one."""
     problems: list[str] = []
-    todo: list[tuple[str, object, int]] = [(str(k), v, 1) for k, v in raw.items()]
+    todo: list[tuple[tuple[object, ...], object]] = [((k,), v) for k, v in raw.items()]
     while todo and len(problems) < 10:
-        path, value, depth = todo.pop()
-        if isinstance(value, str) and len(value) > max_chars:
-            problems.append(f"{path}: text longer than {max_chars} characters (the limit CDP_MAX_TEXT_CHARS)")
-        elif isinstance(value, dict | list) and depth >= MAX_NESTING:
-            problems.append(f"{path}: nested deeper than {MAX_NESTING} levels")
+        path, value = todo.pop()
+        if isinstance(value, str):
+            if len(value) > max_chars:
+                limit = f"{max_chars} characters (the limit CDP_MAX_TEXT_CHARS)"
+                problems.append(f"{_path(path)}: text longer than {limit}")
+        elif isinstance(value, dict | list) and len(path) >= MAX_NESTING:
+            problems.append(f"{_path(path)}: nested deeper than {MAX_NESTING} levels")
         elif isinstance(value, dict):
-            todo.extend((f"{path}.{_key(k)}", v, depth + 1) for k, v in value.items())
+            todo.extend(((*path, k), v) for k, v in value.items())
         elif isinstance(value, list):
-            todo.extend((f"{path}.{i}", v, depth + 1) for i, v in enumerate(value))
+            todo.extend(((*path, i), v) for i, v in enumerate(value))
     return sorted(problems)
+
+
+def _path(keys: tuple[object, ...]) -> str:
+    return ".".join([str(keys[0]), *(str(k) if isinstance(k, int) else _key(k) for k in keys[1:])])
 
 
 def _key(name: object) -> str:

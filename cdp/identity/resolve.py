@@ -76,9 +76,12 @@ def rule_violations(parts: list[dict[str, set[bytes]]]) -> list[str]:
     (a person merged it knowingly) is not a violation as long as joining adds nothing new to it."""
     problems = []
     for kind in sorted({k for part in parts for k in part}):
-        union = set().union(*(part.get(kind, set()) for part in parts))
+        held = [values for part in parts if (values := part.get(kind))]
+        if len(held) < 2:  # one side alone adds nothing to itself
+            continue
+        union = set().union(*held)
         rule = rules()[kind]
-        if len(union) <= rule.limit or len(union) == max(len(part.get(kind, ())) for part in parts):
+        if len(union) <= rule.limit or len(union) == max(map(len, held)):
             continue
         if rule.unique:
             problems.append(f"{kind}: would hold {len(union)} different values (unique per profile)")

@@ -57,16 +57,19 @@ class PanTokenizer:
         return _CARD.sub(replace, value), found
 
     def value(self, value: Any) -> tuple[Any, int]:
-        """A JSON value with every card number in it tokenized (walks objects and arrays)."""
+        """A JSON value with every card number in it tokenized (walks objects and arrays). Values without one
+        are returned as they are, not copied: almost every event has none."""
         if isinstance(value, str):
-            return self.text(value)
+            return self.text(value) if _CARD.search(value) else (value, 0)
         if isinstance(value, int) and not isinstance(value, bool):
             replaced, found = self.text(str(value))
             return (replaced, found) if found else (value, 0)
         if isinstance(value, dict):
             pairs = {key: self.value(child) for key, child in value.items()}
-            return {key: v for key, (v, _) in pairs.items()}, sum(n for _, n in pairs.values())
+            found = sum(n for _, n in pairs.values())
+            return ({key: v for key, (v, _) in pairs.items()} if found else value), found
         if isinstance(value, list):
             items = [self.value(child) for child in value]
-            return [v for v, _ in items], sum(n for _, n in items)
+            found = sum(n for _, n in items)
+            return ([v for v, _ in items] if found else value), found
         return value, 0

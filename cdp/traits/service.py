@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlmodel import Session, col
 
 from cdp.access.gate import AccessContext
+from cdp.db import table_of
 from cdp.events.models import Event
 from cdp.identity.groups import ProfileGroup
 from cdp.identity.models import Profile
@@ -298,7 +299,9 @@ def _write(session: Session, rows: list[dict[str, Any]], members: list[str] | No
         for chunk in chunks(members):
             session.execute(delete(ComputedTrait).where(col(ComputedTrait.profile_id).in_(chunk)))
     for start in range(0, len(rows), CHUNK):
-        session.execute(insert(ComputedTrait), rows[start : start + CHUNK])
+        # Core insert: one multi-row statement per chunk (the ORM's bulk insert splits rows by which values
+        # are NULL, ~150 statements for 500 customers)
+        session.connection().execute(insert(table_of(ComputedTrait)), rows[start : start + CHUNK])
 
 
 def latest_model(session: Session) -> Model | None:
