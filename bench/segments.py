@@ -1,7 +1,8 @@
 """Computed traits, segment evaluation and a consented audience export at scale.
 
-    python bench/segments.py [--customers 100000] [--repeats 3] [--postgres postgresql+psycopg://...]
-    python bench/segments.py --million        # 1,000,000 customers (slow: minutes per step)
+    python bench/segments.py [--customers 20000] [--repeats 3] [--postgres postgresql+psycopg://...]
+    python bench/segments.py --customers 100000   # the size docs/marketing.md quotes (~10 min on 2 busy cores)
+    python bench/segments.py --million            # 1,000,000 customers (slow: minutes per step)
 
 Generates the customers straight into the tables (each with its own data key, an encrypted email and
 language/country traits, 1-5 orders over two years, and consent so that exactly `--customers` of them may be
@@ -217,7 +218,7 @@ def report(name: str, seconds: Spread, base: Spread) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000, help="customers marketing.email may reach")
+    parser.add_argument("--customers", type=int, default=20_000, help="customers marketing.email may reach")
     parser.add_argument("--million", action="store_true", help="1,000,000 customers")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--postgres", default=None, help="PostgreSQL server URL (default: SQLite)")
