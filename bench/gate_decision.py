@@ -1,24 +1,27 @@
 """Gate decision cost: a precomputed Grants look-up against a raw casbin enforce() per call, same run.
 
-    python bench/gate_decision.py [seconds-per-measurement]
+    python bench/gate_decision.py [--lookups 1000000] [--enforces 2000] [--repeats 7]
 
 Requests cycle over every known category × action for a handful of (role, purpose) pairs, so both sides
-answer the same mix of allows and denies.
+answer the same mix of allows and denies. Each round makes `--lookups` Grants.allows calls and `--enforces`
+casbin calls (a fixed count each, so a round takes well under a second on both sides); the rounds are
+interleaved so load on the machine hits both alike. Figures: median and spread (min–max) of calls per second
+over the rounds, and the ratio of the medians. Both sides do the same work per call (take the next request
+from a cycle, unpack it, decide); the only difference is the thing measured, how the decision is made.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-try:
-    from policies.gate import ACTIONS, POLICY_DIR, PolicyGate
-except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from policies.gate import ACTIONS, POLICY_DIR, PolicyGate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ helpers; policies without `pip install -e .`
+
+from bench._rounds import interleaved, repeated  # noqa: E402
+from bench._stats import rates  # noqa: E402
+from policies.gate import ACTIONS, POLICY_DIR, PolicyGate  # noqa: E402
 
 PAIRS = [
     ("support_agent", "support"),
@@ -28,17 +31,12 @@ PAIRS = [
 ]
 
 
-def ops_per_second(call: Callable[[], object], seconds: float) -> float:
-    """Calls per second, timed in batches so the clock is not what is measured."""
-    batch, calls, start = 1000, 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for _ in range(batch):
-            call()
-        calls += batch
-    return calls / elapsed
-
-
-def main(seconds: float) -> None:
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lookups", type=int, default=1_000_000, help="Grants.allows calls per round")
+    parser.add_argument("--enforces", type=int, default=2_000, help="casbin enforce calls per round")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
     gate = PolicyGate()
     requests = [
         (role, purpose, category, action)
@@ -58,14 +56,17 @@ def main(seconds: float) -> None:
     def enforce() -> bool:
         return gate.enforce(*next(enforces))
 
-    cached = ops_per_second(lookup, seconds)
-    raw = ops_per_second(enforce, seconds)
+    seconds = interleaved(
+        {"lookup": repeated(lookup, args.lookups), "enforce": repeated(enforce, args.enforces)}, args.repeats
+    )
+    cached, raw = rates(args.lookups, seconds["lookup"].values), rates(args.enforces, seconds["enforce"].values)
     rules = sum(line.startswith("p,") for line in (POLICY_DIR / "policy.csv").read_text().splitlines())
     print(f"policy: {rules} rules, {len(gate.categories)} categories, {len(requests)} distinct requests")
-    print(f"Grants.allows (dict look-up): {cached:12,.0f} ops/s  ({1e6 / cached:8.3f} µs/op)")
-    print(f"casbin enforce:               {raw:12,.0f} ops/s  ({1e6 / raw:8.3f} µs/op)")
-    print(f"ratio: Grants.allows is {cached / raw:,.0f}x faster")
+    print(f"{args.repeats} interleaved rounds; calls/s, median (min–max, n)")
+    print(f"Grants.allows (dict look-up): {cached.show(digits=0)}  ({1e6 / cached.median:.3f} µs/op)")
+    print(f"casbin enforce (baseline):    {raw.show(digits=0)}  ({1e6 / raw.median:.1f} µs/op)")
+    print(f"ratio (medians): Grants.allows is {cached.median / raw.median:,.0f}x faster")
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 1.0)
+    main()

@@ -5,14 +5,19 @@ GET /healthz through the same app as the baseline:
   the ROPA page, and a verified subject's /privacy/me (requests + consent per purpose, audited).
 
   python bench/pages.py [--requests 1000] [--repeats 200] [--postgres URL]
+
+Each of `--repeats` rounds requests every page once, baseline first, so load on the machine hits all pages
+alike (they used to be sampled one page after another). Per page: the median, p95 and spread (min–max) of
+the request times, and the ratio of its median to the baseline's. The baseline is a GET through the same
+app, middleware and test client (the staff client, cookies and all) minus the page's own work (session
+check, queries, gate checks, audit entries and template): /healthz answers a constant.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +27,7 @@ from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._rounds import interleaved  # noqa: E402
 from bench._setup import bench_store  # noqa: E402
 from cdp.access.gate import AccessContext  # noqa: E402
 from cdp.api.app import create_app  # noqa: E402
@@ -52,14 +58,12 @@ def seed(store, requests: int) -> str:  # noqa: ANN001
     return outcomes[0].profile_id
 
 
-def sample(client: TestClient, path: str, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def get(client: TestClient, path: str) -> Callable[[], None]:
+    def run() -> None:
         response = client.get(path)
-        times.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 200, (path, response.status_code)
-    return times
+
+    return run
 
 
 def main() -> None:
@@ -88,18 +92,17 @@ def main() -> None:
         cookie.save(response, {"sid": "bench", "token": token})
         value = response.headers["set-cookie"].split(";")[0].split("=", 1)[1]
         subject.cookies.set("cdp_privacy", value, domain="testserver.local", path="/privacy")
-        rows = [("GET /healthz (baseline)", staff, "/healthz")]
-        rows += [(f"console {p}", staff, f"/console{p}") for p in ("/", "/audit", "/ropa")]
-        rows += [("privacy /me", subject, "/privacy/me")]
-        for client, path in ((staff, "/healthz"), (staff, "/console/"), (subject, "/privacy/me")):
-            sample(client, path, 5)  # warm up caches and the template compiler
-        baseline = None
-        print(f"{args.requests} requests in the queue, {args.repeats} repeats, median and p95 in ms")
-        for label, client, path in rows:
-            times = sorted(sample(client, path, args.repeats))
-            median, p95 = statistics.median(times), times[int(len(times) * 0.95) - 1]
-            baseline = baseline or median
-            print(f"{label:28} median {median:7.2f}  p95 {p95:7.2f}  ratio {median / baseline:6.1f}x")
+        pages = {"GET /healthz (baseline)": get(staff, "/healthz")}
+        pages |= {f"console {p}": get(staff, f"/console{p}") for p in ("/", "/audit", "/ropa")}
+        pages["privacy /me"] = get(subject, "/privacy/me")
+        interleaved(pages, 5)  # warm up caches and the template compiler
+        times = interleaved(pages, args.repeats)
+        baseline = times["GET /healthz (baseline)"].median
+        print(f"{args.requests} requests in the queue, {args.repeats} interleaved rounds; ms per request")
+        for label, spread in times.items():
+            print(f"{label:28} median {spread.median * 1000:7.2f}  p95 {spread.quantile(0.95) * 1000:7.2f}"
+                  f"  (min–max {spread.low * 1000:.2f}–{spread.high * 1000:.2f})"
+                  f"  ratio {spread.median / baseline:6.1f}x")  # fmt: skip
 
 
 if __name__ == "__main__":
