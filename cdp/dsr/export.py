@@ -341,7 +341,7 @@ class _CsvSpill:
             if self._empty:
                 write(list(row))
                 self._empty = False
-            write([_COMPACT(v) if isinstance(v, dict | list) else v for v in row.values()])
+            write([_COMPACT(v) if isinstance(v, (dict, list)) else v for v in row.values()])
             yield row
 
     def copy_into(self, archive: zipfile.ZipFile, name: str) -> None:
