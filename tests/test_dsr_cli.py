@@ -38,7 +38,10 @@ def test_officer_creates_verifies_and_runs_an_access_request(cli, store: Store, 
     assert created["id"] in cli("dsr", "list", "--status", "received")
     cli("dsr", "verify", created["id"], "--method", "id_document")
     archive = tmp_path / "export.zip"
+    archive.write_bytes(b"an older file")
+    archive.chmod(0o644)
     cli("dsr", "run", created["id"], "--output", str(archive))
+    assert archive.stat().st_mode & 0o777 == 0o600  # personal data: owner-only, even over a readable file
     data = json.loads(zipfile.ZipFile(archive).read("data.json"))
     assert [t["value"] for t in data["traits"]] == ["Porto"]
     assert json.loads(cli("dsr", "show", created["id"]))["status"] == "completed"

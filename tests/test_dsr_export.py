@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import zipfile
+from typing import IO
 
 import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select
 
 import consent
 from cdp.access.gate import AccessContext
 from cdp.auth.service import Principal
-from cdp.dsr import service
+from cdp.dsr import export, service
 from cdp.dsr.common import DsrError
+from cdp.dsr.models import DsrRequest
+from cdp.events.models import Event
 from cdp.identity.groups import load_group
 from cdp.store import Store
 from policies.errors import AccessDenied
@@ -56,8 +62,8 @@ def _stored_values(store: Store, root: str) -> set[str]:
     return values
 
 
-def _unzip(archive: bytes) -> dict[str, str]:
-    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+def _unzip(archive: IO[bytes]) -> dict[str, str]:
+    with archive, zipfile.ZipFile(archive) as z:
         return {name: z.read(name).decode() for name in z.namelist()}
 
 
@@ -116,3 +122,91 @@ def test_request_for_an_unknown_identifier_cannot_be_executed(store: Store) -> N
     doors.mark_verified(store, OFFICER, request.id, "officer")
     with pytest.raises(DsrError, match="no profile"):
         doors.execute(store, OFFICER, request.id)
+
+
+EVENT_COLUMNS = ["id", "profile_id", "source", "source_event_id", "type", "occurred_at", "utc_offset_minutes",
+                 "amount_minor", "currency", "category", "properties"]  # fmt: skip
+MIXED = {"tags": ["a", 2, 2.5, True, None], "nested": {"ü": "✓ Straße", "empty": {}, "none": []}}
+
+
+def _merged_customer_with_200_events(store: Store) -> tuple[str, list[tuple[str, str]]]:
+    """Two profiles merged into one customer: 120 page views (three at each instant, local time +02:00) and 79
+    orders in between, then the event that links them. Returns the root and every (UTC time, source event id)."""
+    expected = []
+    views = []
+    for n in range(120):
+        minute = (n // 3) * 2
+        views.append(event({"email": "ana@example.pt"}, type="page_view", country="PT", source_event_id=f"pv-{n}",
+                           occurred_at=f"2026-03-01T{10 + minute // 60:02d}:{minute % 60:02d}:00+02:00",
+                           properties={"url": f"/p/{n}", **MIXED}))  # fmt: skip
+        expected.append((f"2026-03-01T{8 + minute // 60:02d}:{minute % 60:02d}:00+00:00", f"pv-{n}"))
+    orders = []
+    for n in range(79):
+        minute = 1 + n * 2
+        at = f"2026-03-01T{8 + minute // 60:02d}:{minute % 60:02d}:00+00:00"
+        orders.append(order({"phone": "+351 912 345 678"}, total=f"{n}.50", country="PT", source="amazon",
+                            source_event_id=f"o-{n}", occurred_at=at))  # fmt: skip
+        expected.append((at, f"o-{n}"))
+    [first, *_] = ingest_all(store, *views)
+    ingest_all(store, *orders)
+    [link] = ingest_all(store, event({"email": "ana@example.pt", "phone": "+351912345678"}, country="PT",
+                                     source_event_id="link", occurred_at="2026-03-02T09:00:00+00:00"))  # fmt: skip
+    assert link.merged_profile_ids  # the orders' profile joined the page views' one
+    expected.append(("2026-03-02T09:00:00+00:00", "link"))
+    return first.profile_id, sorted(expected)
+
+
+def test_export_reads_events_a_page_at_a_time_and_writes_them_all_in_order(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, expected = _merged_customer_with_200_events(store)
+    monkeypatch.setattr(export, "SPOOL_BYTES", 4096)  # the archive and the CSVs go to temporary files
+    request = verified_request(store, "access", root)
+    statements: list[str] = []
+    listen = ("before_cursor_execute", lambda conn, cursor, statement, *_: statements.append(statement))
+    sa_event.listen(store.engine, *listen)
+    try:
+        archive = store.run(lambda s: export.export_archive(s, store, OFFICER, s.get(DsrRequest, request.id),
+                                                            batch_size=25))  # fmt: skip
+    finally:
+        sa_event.remove(store.engine, *listen)
+
+    # each member's events are read 25 rows per SELECT, until a page comes back short
+    with store.session() as s:
+        per_member = dict(s.execute(select(Event.profile_id, func.count()).group_by(Event.profile_id)).all())
+    assert sorted(per_member.values()) == [79, 121]
+    pages = [q for q in statements if "properties_ct" in q and "FROM event" in q]
+    assert len(pages) == (121 // 25 + 1) + (79 // 25 + 1)
+
+    with archive, zipfile.ZipFile(archive) as z:
+        infos = z.infolist()
+        files = {name: z.read(name).decode() for name in z.namelist()}
+    assert [i.filename for i in infos] == ["data.json", "schema.json", "identities.csv", "traits.csv", "events.csv",
+                                           "consents.csv", "merges.csv"]  # fmt: skip
+    assert {(i.compress_type, i.external_attr >> 16) for i in infos} == {(zipfile.ZIP_DEFLATED, 0o600)}
+    text = files["data.json"]
+    data = json.loads(text)
+    assert text == json.dumps(data, indent=2, ensure_ascii=False)  # written in pieces, formatted as one document
+    events = data["events"]
+    assert sorted((e["occurred_at"], e["source_event_id"]) for e in events) == expected
+    for before, after in itertools.pairwise(events):
+        assert (before["occurred_at"], before["id"]) < (after["occurred_at"], after["id"])
+    views = {e["source_event_id"]: e for e in events if e["type"] == "page_view"}
+    orders = {e["source_event_id"]: e for e in events if e["type"] == "order"}
+    assert len(views) == 120 and len(orders) == 79
+    assert views["pv-7"]["properties"] == {"url": "/p/7", **MIXED}
+    assert (views["pv-7"]["category"], views["pv-7"]["utc_offset_minutes"], views["pv-7"]["source"]) == (
+        "user.behavior.browsing", 120, "shopify")  # fmt: skip
+    assert orders["o-12"]["properties"]["total"] == "12.50"
+    assert (orders["o-12"]["amount_minor"], orders["o-12"]["currency"], orders["o-12"]["category"]) == (
+        1250, "EUR", "user.behavior.purchase")  # fmt: skip
+    assert data["article_15"]["sources"] == ["amazon", "shopify"]
+
+    rows = list(csv.reader(io.StringIO(files["events.csv"])))
+    assert rows[0] == EVENT_COLUMNS
+    assert rows[1:] == [
+        [json.dumps(e[c], ensure_ascii=False) if isinstance(e[c], dict) else "" if e[c] is None else str(e[c])
+         for c in EVENT_COLUMNS]
+        for e in events
+    ]  # fmt: skip
+    assert files["consents.csv"] == "\r\n"  # no rows: no columns either

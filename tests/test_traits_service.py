@@ -3,7 +3,6 @@ incremental refresh on ingest, merge groups as one customer, encryption, access 
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -115,7 +114,7 @@ def test_computing_needs_the_grant(store: Store) -> None:
 def test_access_export_holds_computed_traits_and_erasure_removes_them(store: Store) -> None:
     [o] = ingest_all(store, order({"email": "eva@example.de"}, total="80", currency="EUR", country="DE"))
     archive = doors.execute(store, OFFICER, verified_request(store, "access", o.profile_id).id).archive
-    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+    with archive, zipfile.ZipFile(archive) as z:
         data = json.loads(z.read("data.json"))
     [row] = data["computed_traits"]
     assert row["profile_id"] == o.profile_id and row["order_count"] == 1

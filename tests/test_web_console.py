@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -155,6 +156,21 @@ def test_officer_verifies_and_runs_an_erasure_and_sees_the_certificate(store: St
         operations = list(staff_entries)
     # The same audit entries as the GraphQL door, under the staff member's identity.
     assert operations == ["dsr:verified", "dsr:erasure", "dsr:keys_shredded"]
+
+
+def test_officer_runs_an_access_request_and_downloads_the_archive(store: Store, client: TestClient) -> None:
+    [me] = ingest_all(store, event({"email": "copy-me@example.de"}, traits={"first_name": "Greta"}))
+    request = create_request(store, OFFICER, kind="access", profile_id=me.profile_id, source="cli")
+    sign_in(client, staff_account(store))
+    page = f"/console/requests/{request.id}"
+    client.post(f"{page}/verify", data={"csrf": form_token(client, page), "method": "id card checked"})
+    download = client.post(f"{page}/run", data={"csrf": form_token(client, page)})
+    assert download.status_code == 200 and download.headers["content-type"] == "application/zip"
+    assert download.headers["content-disposition"] == f'attachment; filename="dsr-{request.id}.zip"'
+    assert download.headers["cache-control"] == "no-store"
+    assert int(download.headers["content-length"]) == len(download.content)
+    data = json.loads(zipfile.ZipFile(io.BytesIO(download.content)).read("data.json"))
+    assert [t["value"] for t in data["traits"]] == ["Greta"]
 
 
 def test_refusing_and_extending_go_through_the_dsr_rules(store: Store, client: TestClient) -> None:

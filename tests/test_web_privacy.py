@@ -60,6 +60,9 @@ def test_request_code_export_then_erasure(store: Store, client: TestClient, smtp
     access_id = request_id(me, "Get a copy of my data")
     download = client.post(f"/privacy/requests/{access_id}/run", data={"csrf": csrf(me)})
     assert download.headers["content-type"] == "application/zip"
+    assert download.headers["content-disposition"] == f'attachment; filename="my-data-{access_id}.zip"'
+    assert download.headers["cache-control"] == "no-store"
+    assert int(download.headers["content-length"]) == len(download.content)
     archive = zipfile.ZipFile(io.BytesIO(download.content))
     assert any("Köln" in archive.read(name).decode("utf-8", "replace") for name in archive.namelist())
 

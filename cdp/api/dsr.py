@@ -96,9 +96,13 @@ def _ctx(info: strawberry.Info) -> RequestContext:
 
 
 def _result(outcome: service.Outcome) -> DsrResult:
+    archive = None
+    if outcome.archive is not None:
+        with outcome.archive as file:  # a GraphQL answer is one JSON document: the archive goes inline
+            archive = base64.b64encode(file.read()).decode()
     return DsrResult(
         request=DataSubjectRequest.of(outcome.request),
-        archive_base64=base64.b64encode(outcome.archive).decode() if outcome.archive else None,
+        archive_base64=archive,
         summary=JSON(outcome.summary) if outcome.summary is not None else None,
     )
 

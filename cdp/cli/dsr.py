@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -179,8 +181,13 @@ def run(
         raise _fail(exc) from None
     if outcome.archive is not None:
         target = output or Path(f"dsr-{request_id}.zip")
-        target.write_bytes(outcome.archive)
-        target.chmod(0o600)
+        # created owner-only (0600) before a byte is written; an existing file is made owner-only too
+        with (
+            outcome.archive as archive,
+            os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out,
+        ):
+            os.fchmod(out.fileno(), 0o600)
+            shutil.copyfileobj(archive, out)
         console.print(f"archive written to {target} (0600): it holds personal data")
     print(json.dumps(outcome.certificate or outcome.summary or {"status": outcome.request.status}, indent=2))
 

@@ -30,10 +30,15 @@ def seal(aead: AESGCM, key_id: bytes, plaintext: bytes, aad: bytes) -> bytes:
     return bytes([FORMAT_VERSION]) + key_id + nonce + aead.encrypt(nonce, plaintext, aad)
 
 
-def key_id_of(blob: bytes) -> str:
+def key_id_bytes(blob: bytes) -> bytes:
+    """The 16 bytes naming the data key of a ciphertext, once the ciphertext's header is checked."""
     if len(blob) < _HEADER + 16 or blob[0] != FORMAT_VERSION:
         raise DecryptionError("not a cdp ciphertext (unknown format version or truncated)")
-    return str(uuid.UUID(bytes=bytes(blob[1:17])))
+    return bytes(blob[1:17])
+
+
+def key_id_of(blob: bytes) -> str:
+    return str(uuid.UUID(bytes=key_id_bytes(blob)))
 
 
 def open_sealed(aead: AESGCM, blob: bytes, aad: bytes) -> bytes:

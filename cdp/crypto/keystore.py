@@ -50,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from cdp.crypto.cipher import DecryptionError, associated_data, key_id_of, open_sealed, seal
+from cdp.crypto.cipher import DecryptionError, associated_data, key_id_bytes, key_id_of, open_sealed, seal
 from cdp.crypto.master import MasterKeyError, MasterKeyRing
 
 KEYSTORE_SCHEMA_VERSION = 1
@@ -364,10 +364,21 @@ class KeyStore:
         return seal(key.aead, key.id_bytes, value.encode(), associated_data(table, column, row_id, profile_id))
 
     def decrypt(self, profile_id: str, table: str, column: str, row_id: str, blob: bytes) -> str:
-        key = self.key_by_id(key_id_of(blob))
-        if key.profile_id != profile_id:
-            raise DecryptionError("ciphertext belongs to another profile")
-        return open_sealed(key.aead, blob, associated_data(table, column, row_id, profile_id)).decode()
+        return _open(self.key_by_id(key_id_of(blob)), profile_id, table, column, row_id, blob)
+
+    def decrypt_many(self, table: str, column: str, values: Iterable[tuple[str, str, bytes]]) -> list[str]:
+        """Many values of one column, each given as (profile id, row id, ciphertext), opened as `decrypt` opens
+        one: each data key among them is looked up once, not once per value (a batch of one customer's events
+        is usually under one key)."""
+        keys: dict[bytes, DataKey] = {}
+        opened = []
+        for profile_id, row_id, blob in values:
+            key_id = key_id_bytes(blob)
+            key = keys.get(key_id)
+            if key is None:
+                key = keys[key_id] = self.key_by_id(str(uuid.UUID(bytes=key_id)))
+            opened.append(_open(key, profile_id, table, column, row_id, blob))
+        return opened
 
     # -- system keys ---------------------------------------------------------------------------
     def system_secret(self, name: str) -> bytes:
@@ -436,6 +447,12 @@ class KeyStore:
             used = {v for (v,) in conn.execute(select(data_key.c.kek_version).distinct())}
             used |= {v for (v,) in conn.execute(select(system_key.c.kek_version).distinct())}
         return used
+
+
+def _open(key: DataKey, profile_id: str, table: str, column: str, row_id: str, blob: bytes) -> str:
+    if key.profile_id != profile_id:
+        raise DecryptionError("ciphertext belongs to another profile")
+    return open_sealed(key.aead, blob, associated_data(table, column, row_id, profile_id)).decode()
 
 
 class BlindIndexer:

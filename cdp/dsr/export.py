@@ -2,18 +2,30 @@
 decrypted, as one zip archive: data.json (described by schema.json, also in the archive) and one CSV file
 per table. Portability keeps only what the subject provided or what was observed about them (identities,
 traits, events, consents); the access export adds merge links and the Art. 15 information.
+
+The archive is written while it is read, so memory does not grow with the subject's history: events come
+`batch_size` rows per SELECT, and each batch is decrypted and written to data.json and to events.csv before
+the next is read. The zip goes to a spooled temporary file (memory up to SPOOL_BYTES, then an unnamed file on
+disk), which the door hands out only after the transaction holding the export's audit entry has committed.
 """
 
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import json
+import shutil
+import tempfile
+import time
 import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from datetime import datetime
-from typing import Any
+from json.encoder import encode_basestring
+from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlmodel import Session, col
 
 import consent
@@ -30,6 +42,8 @@ from cdp.store import Store
 from cdp.traits.service import export_rows
 
 FORMAT_VERSION = 1
+EVENT_BATCH = 1_000  # events per SELECT: what the export holds in memory at once
+SPOOL_BYTES = 1 << 20  # the archive and each CSV stay in memory up to this size, then go to an unnamed temp file
 PORTABLE_TABLES = ("identities", "traits", "events", "consents")
 _ROW = {"type": "array", "items": {"type": "object"}}
 SCHEMA: dict[str, Any] = {
@@ -74,96 +88,138 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def build_export(
-    session: Session, store: Store, access: AccessContext, group: ProfileGroup, *, portability: bool
-) -> dict[str, Any]:
-    """The export document of one customer, after the gate allowed `export` of every category held."""
+def export_archive(
+    session: Session, store: Store, access: AccessContext, request: DsrRequest, *, batch_size: int = EVENT_BATCH
+) -> IO[bytes]:
+    """The archive answering an access or portability request, audited with what it holds. A file positioned at
+    its start: the door hands it out once the transaction has committed (no audit entry, no data), then closes
+    it."""
+    group = subject_group(session, access, request)
+    archive = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - the door closes it
+    try:
+        categories, counts = _write_archive(
+            archive, session, store, access, group, portability=request.kind == "portability", batch_size=batch_size
+        )
+        audit_dsr(session, access, request.id, request.kind, subject_ids=group.member_ids, categories=categories,
+                  document={"tables": counts})  # fmt: skip
+    except BaseException:
+        archive.close()
+        raise
+    archive.seek(0)
+    return archive
+
+
+def _write_archive(
+    out: IO[bytes], session: Session, store: Store, access: AccessContext, group: ProfileGroup, *,
+    portability: bool, batch_size: int,
+) -> tuple[list[str], dict[str, int]]:  # fmt: skip
+    """data.json, schema.json and one CSV per table, after the gate allowed `export` of every category held.
+    Returns those categories and the rows written per portable table."""
     members = group.member_ids
     categories = held_categories(session, members)
     for category in categories:
         access.require(category, action="export")
+    store.keystore.prefetch(members)  # the data keys of identities, traits and computed traits: one query
     identities, traits = profiles.holdings(session, store, access, group, action="export")
-    events = _events(session, store, members)
-    consents = consent.history(session, members)
-    root = group.root
-    data: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "kind": "portability" if portability else "access",
-        "generated_at": datetime.now().astimezone().isoformat(),
-        "subject": {
-            "profile_id": root.id,
-            "member_ids": members,
-            "jurisdiction": root.jurisdiction,
-            "status": root.status,
-            "created_at": root.created_at,
-        },  # fmt: skip
-        "identities": [
-            {
-                "id": i.id,
-                "profile_id": i.profile_id,
-                "kind": i.kind,
-                "value": i.value,
-                "category": identifier_category(i.kind),
-                "source": i.source,
-                "created_at": i.created_at,
-            }
+    sources = {i.source for i in identities} | {t.source for t in traits}
+    tables: dict[str, Iterable[dict[str, Any]]] = {
+        "identities": (
+            {"id": i.id, "profile_id": i.profile_id, "kind": i.kind, "value": i.value,
+             "category": identifier_category(i.kind), "source": i.source, "created_at": _iso(i.created_at)}
             for i in identities
-        ],  # fmt: skip
-        "traits": [
-            {
-                "profile_id": t.profile_id,
-                "name": t.name,
-                "value": t.value,
-                "category": t.category,
-                "source": t.source,
-                "updated_at": t.updated_at,
-            }
+        ),
+        "traits": (
+            {"profile_id": t.profile_id, "name": t.name, "value": t.value, "category": t.category,
+             "source": t.source, "updated_at": _iso(t.updated_at)}
             for t in traits
-        ],  # fmt: skip
-        "events": events,
-        "consents": [
-            {
-                "profile_id": c.profile_id,
-                "purpose": c.purpose,
-                "status": c.status,
-                "legal_basis": c.legal_basis,
-                "jurisdiction": c.jurisdiction,
-                "source": c.source,
-                "notice_version": c.notice_version,
-                "recorded_at": c.recorded_at,
-            }
-            for c in consents
-        ],  # fmt: skip
-    }
+        ),
+        "events": _noting_sources(_events(session, store, members, batch_size), sources),
+        "consents": (
+            {"profile_id": c.profile_id, "purpose": c.purpose, "status": c.status, "legal_basis": c.legal_basis,
+             "jurisdiction": c.jurisdiction, "source": c.source, "notice_version": c.notice_version,
+             "recorded_at": _iso(c.recorded_at)}
+            for c in consent.history(session, members)
+        ),
+    }  # fmt: skip
     if not portability:
-        data["merges"] = [
+        tables["merges"] = (
             {"survivor_id": m.survivor_id, "absorbed_id": m.absorbed_id, "identifier_kind": m.identifier_kind,
-             "merged_at": m.merged_at, "unmerged_at": m.unmerged_at}
+             "merged_at": _iso(m.merged_at), "unmerged_at": m.unmerged_at and _iso(m.unmerged_at)}
             for m in merge_links(session, members)
-        ]  # fmt: skip
-        data["computed_traits"] = export_rows(session, store, access, group)
-        data["article_15"] = _article_15(session, root.jurisdiction, categories, identities, traits, events)
-    return json.loads(json.dumps(data, default=_iso, ensure_ascii=False))
+        )  # fmt: skip
+    root = group.root
+    counts: dict[str, int] = {}
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive, ExitStack() as spills:
+        csvs = {name: _CsvSpill(spills.enter_context(_spooled_text())) for name in tables}
+        with _text_member(archive, "data.json") as text:
+            doc = _JsonDocument(text)
+            doc.field("format_version", FORMAT_VERSION)
+            doc.field("kind", "portability" if portability else "access")
+            doc.field("generated_at", datetime.now().astimezone().isoformat())
+            doc.field("subject", {"profile_id": root.id, "member_ids": members, "jurisdiction": root.jurisdiction,
+                                  "status": root.status, "created_at": root.created_at})  # fmt: skip
+            for name, rows in tables.items():
+                counts[name] = doc.rows(name, csvs[name].tee(rows))
+            if not portability:
+                doc.field("computed_traits", export_rows(session, store, access, group))
+                doc.field("article_15", _article_15(session, root.jurisdiction, categories, sources))
+            doc.close()
+        archive.writestr("schema.json", json.dumps(SCHEMA, indent=2))
+        for name, spill in csvs.items():
+            spill.copy_into(archive, f"{name}.csv")
+    return categories, {table: counts[table] for table in PORTABLE_TABLES}
 
 
-def _events(session: Session, store: Store, members: list[str]) -> list[dict[str, Any]]:
-    columns = [col(c) for c in (Event.id, Event.profile_id, Event.source, Event.source_event_id, Event.type,
-                                Event.occurred_at, Event.utc_offset_minutes, Event.amount_minor, Event.currency,
-                                Event.properties_ct)]  # fmt: skip
-    rows = session.execute(
-        select(*columns).where(col(Event.profile_id).in_(members)).order_by(col(Event.occurred_at), col(Event.id))
-    ).mappings()
-    return [
-        {**{k: v for k, v in r.items() if k != "properties_ct"}, "category": event_category(r["type"]),
-         "properties": json.loads(store.keystore.decrypt(r["profile_id"], "event", "properties", r["id"],
-                                                         r["properties_ct"]))}
-        for r in rows
-    ]  # fmt: skip
+_EVENT_COLUMNS = [col(c) for c in (Event.id, Event.profile_id, Event.source, Event.source_event_id, Event.type,
+                                   Event.occurred_at, Event.utc_offset_minutes, Event.amount_minor, Event.currency,
+                                   Event.properties_ct)]  # fmt: skip
 
 
-def _article_15(
-    session: Session, jurisdiction: str, categories: list[str], identities: list, traits: list, events: list[dict]
-) -> dict[str, Any]:
+def _events(session: Session, store: Store, members: list[str], batch_size: int) -> Iterator[dict[str, Any]]:
+    """Every event of the group, decrypted, oldest first: the members' streams merged on (occurred_at, id),
+    which is unique."""
+    for _, _, row in heapq.merge(*(_member_events(session, store, member, batch_size) for member in members)):
+        yield row
+
+
+def _member_events(
+    session: Session, store: Store, profile_id: str, batch_size: int
+) -> Iterator[tuple[datetime, str, dict[str, Any]]]:
+    """One profile's events in (occurred_at, id) order, `batch_size` rows per SELECT: each page continues after
+    the last row of the previous one along the (profile_id, occurred_at, id) index, so no page re-reads or
+    sorts the rows before it. A page is decrypted at once (one key look-up per data key, not per row)."""
+    first = (
+        select(*_EVENT_COLUMNS)
+        .where(col(Event.profile_id) == profile_id)
+        .order_by(col(Event.occurred_at), col(Event.id))
+        .limit(batch_size)
+    )
+    page = session.execute(first).all()
+    while page:
+        properties = store.keystore.decrypt_many(
+            "event", "properties", [(r.profile_id, r.id, r.properties_ct) for r in page]
+        )
+        for (event_id, owner, source, source_event_id, kind, at, offset, amount, currency, _), plain in zip(
+            page, properties, strict=True
+        ):
+            yield at, event_id, {
+                "id": event_id, "profile_id": owner, "source": source, "source_event_id": source_event_id,
+                "type": kind, "occurred_at": at.isoformat(), "utc_offset_minutes": offset, "amount_minor": amount,
+                "currency": currency, "category": event_category(kind), "properties": json.loads(plain),
+            }  # fmt: skip
+        if len(page) < batch_size:
+            return
+        after = (page[-1].occurred_at, page[-1].id)
+        page = session.execute(first.where(tuple_(col(Event.occurred_at), col(Event.id)) > after)).all()
+
+
+def _noting_sources(rows: Iterable[dict[str, Any]], sources: set[str]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        sources.add(row["source"])
+        yield row
+
+
+def _article_15(session: Session, jurisdiction: str, categories: list[str], sources: set[str]) -> dict[str, Any]:
     gate = policy_gate()
     purposes = []
     for name in sorted(gate.purposes.names()):
@@ -183,7 +239,7 @@ def _article_15(
             "internal_roles": sorted(gate.roles - {"data_subject"}),
         },
         "retention": {c: rules[c].describe() if c in rules else "kept until erasure is requested" for c in categories},
-        "sources": sorted({i.source for i in identities} | {t.source for t in traits} | {e["source"] for e in events}),
+        "sources": sorted(sources),
         "automated_decision_making": "none with legal or similarly significant effects",
         "rights": [
             "access",
@@ -203,34 +259,107 @@ def _iso(value: object) -> str:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-def to_archive(data: dict[str, Any]) -> bytes:
-    """data.json, schema.json and one CSV per table, in one zip."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("data.json", json.dumps(data, indent=2, ensure_ascii=False))
-        archive.writestr("schema.json", json.dumps(SCHEMA, indent=2))
-        for table in (*PORTABLE_TABLES, "merges"):
-            if table in data:
-                archive.writestr(f"{table}.csv", _csv(data[table]))
-    return buffer.getvalue()
+_PRETTY = json.JSONEncoder(indent=2, ensure_ascii=False, default=_iso).encode
+_COMPACT = json.JSONEncoder(ensure_ascii=False, default=_iso).encode
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    writer = csv.DictWriter(out, fieldnames=columns)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
-                         for k, v in row.items()})  # fmt: skip
-    return out.getvalue()
+def _indented(value: Any, pad: str) -> str:
+    """`json.dumps(value, indent=2, ensure_ascii=False)` with `pad` before every line but the first. json's own
+    indenting encoder is pure Python and was most of an export's time; this builds the dicts, lists, strings,
+    integers and nulls that rows are made of directly, and hands anything else to it (JSON text never holds a
+    raw newline, so padding its lines is replacing its newlines)."""
+    kind = type(value)
+    if kind is dict and value:
+        inner = pad + "  "
+        items = []
+        try:
+            for key, item in value.items():
+                leaf = type(item)
+                text = (
+                    encode_basestring(item) if leaf is str
+                    else "null" if item is None
+                    else int.__repr__(item) if leaf is int
+                    else _indented(item, inner)
+                )  # fmt: skip
+                items.append(encode_basestring(key) + ": " + text)
+        except TypeError:  # a key that is not a string: json has rules for those
+            return _PRETTY(value).replace("\n", "\n" + pad)
+        return "{\n" + inner + (",\n" + inner).join(items) + "\n" + pad + "}"
+    if kind is list and value:
+        inner = pad + "  "
+        return "[\n" + inner + (",\n" + inner).join([_indented(item, inner) for item in value]) + "\n" + pad + "]"
+    if kind is str:
+        return encode_basestring(value)
+    return _PRETTY(value).replace("\n", "\n" + pad)
 
 
-def export_archive(session: Session, store: Store, access: AccessContext, request: DsrRequest) -> bytes:
-    """The archive answering an access or portability request; audited with what it contains."""
-    group = subject_group(session, access, request)
-    data = build_export(session, store, access, group, portability=request.kind == "portability")
-    audit_dsr(session, access, request.id, request.kind, subject_ids=group.member_ids,
-              categories=held_categories(session, group.member_ids),
-              document={"tables": {t: len(data[t]) for t in PORTABLE_TABLES}})  # fmt: skip
-    return to_archive(data)
+class _JsonDocument:
+    """data.json written a field or a row at a time, byte for byte what json.dumps(document, indent=2,
+    ensure_ascii=False) writes for the whole document."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+        self._separator = "{\n  "
+
+    def field(self, key: str, value: Any) -> None:
+        self._key(key)
+        self._out.write(_indented(value, "  "))
+
+    def rows(self, key: str, rows: Iterable[dict[str, Any]]) -> int:
+        """A list of rows, written as they come; returns how many there were."""
+        self._key(key)
+        count = 0
+        for row in rows:
+            self._out.write(("[\n    " if count == 0 else ",\n    ") + _indented(row, "    "))
+            count += 1
+        self._out.write("\n  ]" if count else "[]")
+        return count
+
+    def close(self) -> None:
+        self._out.write("\n}")
+
+    def _key(self, key: str) -> None:
+        self._out.write(self._separator + encode_basestring(key) + ": ")
+        self._separator = ",\n  "
+
+
+class _CsvSpill:
+    """One table's CSV, put aside while data.json is written (a zip takes one member at a time): in memory up to
+    SPOOL_BYTES, then in an unnamed temporary file. Nested values are JSON text; the columns are the first
+    row's (every row of a table is built with the same keys, in the same order), and a table without rows is
+    one empty line."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self._file = file
+        self._writer = csv.writer(file)
+        self._empty = True
+
+    def tee(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """The rows, each written to the CSV as it passes."""
+        write = self._writer.writerow
+        for row in rows:
+            if self._empty:
+                write(list(row))
+                self._empty = False
+            write([_COMPACT(v) if isinstance(v, (dict, list)) else v for v in row.values()])
+            yield row
+
+    def copy_into(self, archive: zipfile.ZipFile, name: str) -> None:
+        if self._empty:
+            self._writer.writerow([])
+        self._file.seek(0)
+        with _text_member(archive, name) as text:
+            shutil.copyfileobj(self._file, text)
+
+
+def _spooled_text() -> IO[str]:
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+", encoding="utf-8", newline="")
+
+
+def _text_member(archive: zipfile.ZipFile, name: str) -> IO[str]:
+    """A member written as UTF-8 text, with what `writestr` gives a member: the time now and owner-only
+    permissions (rw-------) when extracted."""
+    info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o600 << 16
+    return io.TextIOWrapper(archive.open(info, "w"), encoding="utf-8", newline="")

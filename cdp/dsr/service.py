@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import IO
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -39,10 +40,11 @@ class SubjectIdentifier:
 @dataclass
 class Outcome:
     """What executing a request produced: an archive (access, portability), a certificate (erasure) or a
-    summary of what changed."""
+    summary of what changed. The archive is a file positioned at its start (see `export.export_archive`): the
+    door reads it out after the commit and closes it."""
 
     request: DsrRequest
-    archive: bytes | None = None
+    archive: IO[bytes] | None = None
     certificate: dict | None = None
     summary: dict | None = None
 
@@ -265,7 +267,7 @@ SHOP_REDACTION_NOTE = (
 
 
 def _close(
-    session: Session, access: AccessContext, request: DsrRequest, *, archive: bytes | None = None,
+    session: Session, access: AccessContext, request: DsrRequest, *, archive: IO[bytes] | None = None,
     summary: dict | None = None,
 ) -> Outcome:  # fmt: skip
     request.status, request.closed_at = "completed", utcnow()

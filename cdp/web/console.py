@@ -32,7 +32,7 @@ from cdp.ids import utcnow
 from cdp.store import Store
 from cdp.web.audit import audit_denial, audit_read
 from cdp.web.cookies import CSRF_FIELD, CookieSession
-from cdp.web.render import page, redirect
+from cdp.web.render import page, redirect, zip_download
 from policies.errors import AccessDenied
 
 QUEUE_PURPOSE = "data_subject_rights"  # the request queue: verify, extend, refuse, run
@@ -256,10 +256,7 @@ class Console:
         except _REFUSALS as exc:
             return self._redirect(request.state.data, back, f"refused: {exc}")
         if outcome.archive is not None:
-            response = Response(outcome.archive, media_type="application/zip")
-            response.headers["Content-Disposition"] = f'attachment; filename="dsr-{request_id}.zip"'
-            response.headers["Cache-Control"] = "no-store"
-            return response
+            return zip_download(outcome.archive, f"dsr-{request_id}.zip")
         return self._redirect(request.state.data, back, f"{outcome.request.kind} request completed")
 
     # -- audit log, PII, reviews, keys ----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from cdp.store import Store
 from cdp.web.audit import audit_read
 from cdp.web.cookies import CSRF_FIELD, CookieSession
 from cdp.web.i18n import COUNTRIES, LANGUAGES, Catalog, catalog, negotiate
-from cdp.web.render import page, redirect
+from cdp.web.render import page, redirect, zip_download
 from consent.jurisdiction import jurisdiction_for
 from policies.errors import AccessDenied
 
@@ -206,10 +206,7 @@ class PrivacyCentre:
             return self._redirect(data, "/privacy/me")
         kind = outcome.request.kind
         if outcome.archive is not None:
-            response = Response(outcome.archive, media_type="application/zip")
-            response.headers["Content-Disposition"] = f'attachment; filename="my-data-{request_id}.zip"'
-            response.headers["Cache-Control"] = "no-store"
-            return response
+            return zip_download(outcome.archive, f"my-data-{request_id}.zip")
         if kind == "erasure":
             data.pop("token", None)  # nothing left to see: the token's profile is erased
             return self._render(request, data, t, "erased.html", request_id=request_id,

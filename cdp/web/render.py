@@ -3,11 +3,13 @@ plain error page whose message names what is wrong."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from starlette.templating import Jinja2Templates
 
 from cdp.web.cookies import SECURITY_HEADERS
@@ -40,3 +42,22 @@ def redirect(url: str) -> RedirectResponse:
     response = RedirectResponse(url, status_code=303)
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+def zip_download(archive: IO[bytes], filename: str) -> StreamingResponse:
+    """A zip archive of personal data (a data-subject export) as an attachment that no cache keeps: sent a
+    chunk at a time from its file, which is closed once sent or once the client goes away."""
+
+    def chunks() -> Iterator[bytes]:
+        with archive:
+            while chunk := archive.read(64 * 1024):
+                yield chunk
+
+    size = archive.seek(0, os.SEEK_END)
+    archive.seek(0)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Content-Length": str(size),
+        "Cache-Control": "no-store",
+    }
+    return StreamingResponse(chunks(), media_type="application/zip", headers=headers)
