@@ -14,14 +14,18 @@ from bench import identity_eval
 from bench._setup import bench_store
 from cdp.access.gate import AccessContext
 from cdp.cli.main import app
+from cdp.dsr.suppression import SUPPRESSED
 from cdp.identity import resolve
 from cdp.identity import rules as identity_rules
 from cdp.identity.models import Identity, MergeRecord, ReviewItem
+from cdp.identity.rules import earlier_forms
 from cdp.resolution import reindex as reindexing
 from cdp.resolution import service as resolution
 from cdp.settings import Settings
 from cdp.store import Store
+from tests import dsr_helpers as doors
 from tests import reads
+from tests.dsr_helpers import OFFICER, verified_request
 from tests.factories import email_in_old_form, event, ingest_all
 
 ADMIN = AccessContext.operator("identity_resolution")
@@ -195,6 +199,20 @@ def test_batches_commit_one_by_one_and_each_is_audited(store: Store) -> None:
     assert len(entries) == 4
     assert {p for e in entries for p in e.subject_id_list} == set(customers)
     assert all("user.contact.email" in e.category_list and e.outcome == "allowed" for e in entries)
+
+
+def test_a_subject_erased_before_the_rules_stays_suppressed_in_the_form_it_was_stored(store: Store) -> None:
+    """Erasure keeps only blind indexes, which cannot be re-indexed: ingestion also checks the old form."""
+    customer = _customer(store, {"external_id": "crm-1"})
+    email_in_old_form(store, customer, "J.Smith+shop@googlemail.com")
+    doors.execute(store, OFFICER, verified_request(store, "erasure", customer).id)
+    replayed, other = ingest_all(
+        store, event({"email": "j.smith+SHOP@googlemail.com"}), event({"email": "someone.else@gmail.com"})
+    )
+    assert replayed.status == "rejected" and replayed.errors == [SUPPRESSED]
+    assert other.status == "stored"
+    assert earlier_forms("email", "J.Smith+shop@googlemail.com") == {"j.smith+shop@googlemail.com"}
+    assert earlier_forms("email", "jsmith@gmail.com") == set() and earlier_forms("phone", "+4930123456") == set()
 
 
 def test_the_command_reports_what_it_did(store: Store, cli_env: Settings) -> None:
