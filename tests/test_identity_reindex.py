@@ -176,6 +176,23 @@ def test_a_value_shared_too_widely_links_nothing(store: Store) -> None:
         assert s.get(Identity, old_row) is not None
 
 
+def test_restricted_customers_are_neither_read_nor_joined(store: Store) -> None:
+    restricted = _customer(store, {"external_id": "crm-1"})
+    old_row = email_in_old_form(store, restricted, "j.smith@gmail.com")
+    active = _customer(store, {"external_id": "crm-2"})
+    email_in_old_form(store, active, "anna+x@outlook.com")
+    holder = _customer(store, {"email": "anna@outlook.com"})  # restricted too: nobody joins it
+    for profile_id in (restricted, holder):
+        doors.execute(store, OFFICER, verified_request(store, "restriction", profile_id).id)
+    totals = _reindex(store)
+    assert (totals["skipped"], totals["kept"], totals["merged"], totals["review_items"]) == (3, 1, 0, 0)
+    assert {_root(store, p) for p in (restricted, active, holder)} == {restricted, active, holder}
+    with store.session() as s:
+        assert bytes(s.get(Identity, old_row).blind_index) == store.indexer.index("email", "j.smith@gmail.com")
+        [entry] = s.execute(select(AuditEntry).where(AuditEntry.operation == "identity.reindex")).scalars()
+    assert entry.subject_id_list == [active]
+
+
 def test_customers_a_person_kept_apart_stay_apart(store: Store) -> None:
     before = _customer(store, {"external_id": "crm-1"})
     email_in_old_form(store, before, "j.smith@gmail.com")

@@ -170,13 +170,18 @@ def test_graphql_suggestions_and_incremental_run(store: Store, gql: GraphQLClien
     assert "access denied" in denied["errors"][0]["message"]
 
 
-def test_matcher_explains_by_field() -> None:
-    people = identity_eval.Generator(5).people(400)
-    records = [
+def _people_records(people: list[identity_eval.Person], contact: str) -> list[dict[str, object]]:
+    """One record per generated person: names, birthday, address, and their phone or email."""
+    return [
         record(str(p.pid), {"first_name": p.first, "last_name": p.last, "birthday": p.birthday, "city": p.city,
-                            "postal_code": p.postal_code, "address": p.address, "phone": p.phone})
+                            "postal_code": p.postal_code, "address": p.address, contact: getattr(p, contact)})
         for p in people
     ]  # fmt: skip
+
+
+def test_matcher_explains_by_field() -> None:
+    people = identity_eval.Generator(5).people(400)
+    records = _people_records(people, "phone")
     twin = people[0]
     fields = ("first_name", "last_name", "birthday", "city", "postal_code", "address")
     records.append(record("twin", {f: getattr(twin, f.replace("_name", "")) for f in fields}))
@@ -208,11 +213,7 @@ def test_typo_keys_survive_a_swap_and_block_nothing_without_digits() -> None:
 def test_a_mistyped_email_is_compared_and_counts_as_a_typo() -> None:
     """Swapped digits and a first name: nothing else blocks the pair (no last name, birthday or postcode)."""
     people = identity_eval.Generator(5).people(400)
-    records = [
-        record(str(p.pid), {"first_name": p.first, "last_name": p.last, "birthday": p.birthday, "city": p.city,
-                            "postal_code": p.postal_code, "address": p.address, "email": p.email})
-        for p in people
-    ]  # fmt: skip
+    records = _people_records(people, "email")
     # duplicates to learn from, a third of them with two letters swapped in the address
     records += [
         record(f"{p.pid}b", {"first_name": p.first, "last_name": p.last, "birthday": p.birthday,

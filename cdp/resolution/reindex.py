@@ -14,9 +14,12 @@ form is already held:
   the union, no person kept them apart, the value is not shared too widely), with a merge record that unmerge
   undoes; otherwise a review item asks a person, and the row keeps its old form until they decide.
 
-Rows are read in id order, `limit` at a time after a cursor, so a caller can commit batch by batch; a second
-run changes nothing. The suppression list cannot be re-indexed this way: it holds erased subjects' blind
-indexes only, never their values.
+Restricted customers are not processed: their identifiers are neither read nor moved, and nobody is joined to
+them, until the restriction is lifted and the command run again. Rows are read in id order, `limit` at a time
+after a cursor, so a caller can commit batch by batch; a second run changes nothing.
+
+The suppression list cannot be re-indexed this way: it holds erased subjects' blind indexes only, never their
+values (ingestion checks it under the earlier forms as well: `rules.earlier_forms`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from cdp.categories import identifier_category
 from cdp.crypto.cipher import DecryptionError
 from cdp.crypto.keystore import BlindIndexer, KeyStore
 from cdp.db import table_of
-from cdp.identity.models import Identity
+from cdp.identity.models import Identity, Profile
 from cdp.identity.resolve import BatchResolver, NormalizedIdentifier, rule_violations
 from cdp.identity.rules import InvalidIdentifier, identity_rules, normalize, placeholder_reason, rules
 from cdp.resolution.service import CATEGORY, ResolutionError, authorize
@@ -47,8 +50,8 @@ OUTCOMES = ("scanned", "reindexed", "duplicates", "merged", "review_items", "kep
 class ReindexBatch:
     """What one batch did. counts: scanned rows; reindexed (moved to the canonical form); duplicates (removed:
     the group held the canonical form); merged (groups joined through it); review_items (opened); kept (left
-    in the old form for a person: a review item, open or answered, or a value shared too widely); skipped
-    (unreadable, no longer valid, or a placeholder that never links)."""
+    in the old form: for a person to decide, open or answered, or held by a restricted customer, or a value
+    shared too widely); skipped (a restricted customer's, unreadable, no longer valid, or a placeholder)."""
 
     last_id: str | None
     finished: bool
@@ -113,9 +116,13 @@ def _reindex_batch(
     rows = [row for row in fetched if row.kind in kinds]
     batch = ReindexBatch(last_id=fetched[-1].id if fetched else after, finished=len(fetched) < limit)
     batch.counts["scanned"] = len(rows)
-    keystore.prefetch(row.profile_id for row in rows)
+    active = _active(session, {row.profile_id for row in rows})
+    keystore.prefetch(row.profile_id for row in rows if row.profile_id in active)
     moved: list[tuple[Identity, NormalizedIdentifier]] = []
     for row in rows:
+        if row.profile_id not in active:  # a restricted customer is not processed (read nor linked)
+            batch.counts["skipped"] += 1
+            continue
         batch.read.add(row.profile_id)
         canonical = _canonical(keystore, row)
         if canonical is None or placeholder_reason(row.kind, canonical):
@@ -127,6 +134,15 @@ def _reindex_batch(
     if moved:
         _Mover(session, keystore, batch).move(moved)
     return batch
+
+
+def _active(session: Session, profile_ids: set[str]) -> set[str]:
+    """Those of these profiles that may be processed: not restricted (nor erased)."""
+    return set(
+        session.execute(
+            select(col(Profile.id)).where(col(Profile.id).in_(sorted(profile_ids)), col(Profile.status) == "active")
+        ).scalars()
+    )
 
 
 def _canonical(keystore: KeyStore, row: Identity) -> str | None:
@@ -145,10 +161,12 @@ class _Mover:
         self.resolver = BatchResolver(session, keystore)
         self.rekeyed: list[dict] = []
         self.removed: list[str] = []
+        self.active_holders: set[str] = set()
 
     def move(self, moved: list[tuple[Identity, NormalizedIdentifier]]) -> None:
         self.resolver.preload(ident for _, ident in moved)
         self.resolver.load_groups({row.profile_id for row, _ in moved})
+        self.active_holders = _active(self.session, set(self.resolver.holders.values()))
         for row, ident in moved:
             self._move(row, ident)
         table = table_of(Identity)
@@ -173,6 +191,9 @@ class _Mover:
             return
         other = resolver.root_of(holder)
         if other != root:
+            if holder not in self.active_holders:
+                counts["kept"] += 1  # a restricted customer is not linked to anyone while restricted
+                return
             if resolver.unrelated.get(key, 0) > identity_rules().max_unrelated_links:
                 counts["kept"] += 1  # a suspicious shared value links nothing (the shared-value rule)
                 return
@@ -186,6 +207,7 @@ class _Mover:
         resolver = self.resolver
         key = (ident.kind, ident.blind_index)
         resolver.holders[key], resolver.identity_ids[key] = row.profile_id, row.id
+        self.active_holders.add(row.profile_id)  # only active customers' rows are moved
         resolver.unrelated[key] = row.unrelated_links
         resolver.held[root][ident.kind].discard(old)
         resolver.held[root][ident.kind].add(ident.blind_index)
