@@ -11,6 +11,8 @@ phone. Pairs are counted over records (events): two records are a true pair when
     python -m bench.identity_eval --people 2000            # ~12,000 events
     python -m bench.identity_eval --events 100000          # the issue's size
     python -m bench.identity_eval --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+    python -m bench.identity_eval --people 2000 --old-email-forms  # a store from before the provider rules,
+                                                                    # then `cdp identity reindex`
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
@@ -34,10 +38,11 @@ from sqlalchemy import select  # noqa: E402
 from bench._setup import bench_store  # noqa: E402
 from cdp.access.gate import AccessContext  # noqa: E402
 from cdp.events.models import Event  # noqa: E402
+from cdp.identity import rules  # noqa: E402
 from cdp.identity.models import Profile, ReviewItem  # noqa: E402
-from cdp.identity.rules import placeholder_reason  # noqa: E402
+from cdp.identity.rules import canonical_email, placeholder_reason  # noqa: E402
 from cdp.ingest.service import ingest  # noqa: E402
-from cdp.resolution import suggest  # noqa: E402
+from cdp.resolution import reindex, suggest  # noqa: E402
 from cdp.store import Store  # noqa: E402
 
 BATCH = 500
@@ -392,6 +397,15 @@ def with_suggestions(store: Store, roots: dict[str, str], threshold: float) -> d
 
 
 @dataclass
+class Reindexed:
+    """A store ingested with emails only lower-cased, then `cdp identity reindex`: scores before, counts, time."""
+
+    before: Scores
+    counts: Counter[str]
+    seconds: float
+
+
+@dataclass
 class Report:
     events: int
     people: int
@@ -401,9 +415,30 @@ class Report:
     deterministic: Scores
     suggested: dict[float, Scores]
     suggestion_run: suggest.SuggestionRun
+    reindexed: Reindexed | None = None
 
 
-def run(store: Store, people: int, seed: int = 7) -> Report:
+def _lower_cased_only(text: str) -> str:
+    """Emails as cdp normalized them before the provider rules (same validity check, then lower case)."""
+    canonical_email(text)
+    return text.lower()
+
+
+def reindex_all(store: Store) -> tuple[Counter[str], float]:
+    """`cdp identity reindex` over the whole store, batch by batch as the command runs it."""
+    access = AccessContext.operator("identity_resolution")
+    totals: Counter[str] = Counter()
+    after: str | None = None
+    started = time.perf_counter()
+    while True:
+        batch = store.run(lambda s, after=after: reindex.reindex_identifiers(s, store, access, after=after))
+        totals.update(batch.counts)
+        if batch.finished:
+            return totals, time.perf_counter() - started
+        after = batch.last_id
+
+
+def run(store: Store, people: int, seed: int = 7, *, old_email_forms: bool = False) -> Report:
     gen = Generator(seed)
     crowd = gen.people(people)
     events, truth = [], {}
@@ -413,19 +448,28 @@ def run(store: Store, people: int, seed: int = 7) -> Report:
     access = AccessContext.operator("order_fulfillment")
     started = time.perf_counter()
     stored = 0
-    for start in range(0, len(events), BATCH):
-        outcomes = store.run(lambda s, batch=events[start : start + BATCH]: ingest(s, store, access, batch))
-        stored += sum(o.status == "stored" for o in outcomes)
+    with patch.object(rules, "canonical_email", _lower_cased_only) if old_email_forms else nullcontext():
+        for start in range(0, len(events), BATCH):
+            outcomes = store.run(lambda s, batch=events[start : start + BATCH]: ingest(s, store, access, batch))
+            stored += sum(o.status == "stored" for o in outcomes)
     ingest_seconds = time.perf_counter() - started
     roots = final_roots(store)
     truth = {sid: pid for sid, pid in truth.items() if sid in roots}  # rejected events are not records
+    reindexed = None
+    if old_email_forms:
+        before = pairwise(roots, truth)
+        counts, seconds = reindex_all(store)
+        reindexed = Reindexed(before, counts, seconds)
+        roots = final_roots(store)
     deterministic = pairwise(roots, truth)
     started = time.perf_counter()
     with store.transaction() as session:
         outcome = suggest.suggest(session, store, AccessContext.operator("identity_resolution"))
     suggest_seconds = time.perf_counter() - started
     scored = {t: pairwise(with_suggestions(store, roots, t), truth) for t in THRESHOLDS}
-    return Report(len(events), people, stored, ingest_seconds, suggest_seconds, deterministic, scored, outcome)
+    return Report(
+        len(events), people, stored, ingest_seconds, suggest_seconds, deterministic, scored, outcome, reindexed
+    )
 
 
 def people_for(events: int) -> int:
@@ -439,20 +483,34 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=12_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--postgres", default=None, help="a PostgreSQL server URL (a throw-away database is made)")
+    parser.add_argument(
+        "--old-email-forms",
+        action="store_true",
+        help="ingest with emails only lower-cased, as before the provider rules, then run `cdp identity reindex`",
+    )
     args = parser.parse_args()
     people = args.people or people_for(args.events)
     with bench_store(args.postgres) as store:
-        report = run(store, people, args.seed)
+        report = run(store, people, args.seed, old_email_forms=args.old_email_forms)
     print(f"{report.people} people, {report.events} events ({report.stored} stored), seed {args.seed}")
     print(f"true pairs {report.deterministic.true_pairs}")
     print(f"{'linking':<28} {'precision':>9} {'recall':>7} {'F1':>6} {'pairs':>9}")
     rows = [("deterministic", report.deterministic)] + [
         (f"+ suggestions p >= {t}", s) for t, s in report.suggested.items()
     ]
+    if report.reindexed is not None:
+        rows.insert(0, ("old email forms", report.reindexed.before))
+        rows[1] = ("deterministic, re-indexed", report.deterministic)
     for name, s in rows:
         print(f"{name:<28} {s.precision:>9.4f} {s.recall:>7.4f} {s.f1:>6.4f} {s.predicted_pairs:>9}")
     run_ = report.suggestion_run
     print(f"ingest: {report.stored / report.ingest_seconds:,.0f} records/s ({report.ingest_seconds:.1f} s)")
+    if report.reindexed is not None:
+        counts = report.reindexed.counts
+        print(
+            f"reindex: {counts['scanned']:,} identifiers in {report.reindexed.seconds:.1f} s: "
+            + ", ".join(f"{counts[name]} {name.replace('_', ' ')}" for name in reindex.OUTCOMES[1:])
+        )
     print(
         f"suggestions: {run_.compared_profiles:,} profiles in {report.suggest_seconds:.1f} s "
         f"({run_.compared_profiles / report.suggest_seconds:,.0f} profiles/s), {run_.review_items} review items"

@@ -16,14 +16,16 @@ from cdp.access.gate import AccessContext
 from cdp.auth.service import Principal
 from cdp.consents import service as consents
 from cdp.dsr import service as dsr
+from cdp.identity.models import Identity, MergeRecord, ReviewItem
 from cdp.ingest.service import ingest
+from cdp.resolution import reindex as reindexing
 from cdp.retention.service import run_retention
 from cdp.store import Store
 from policies.errors import AccessDenied
 from tests import dsr_helpers as doors
 from tests import reads
 from tests.dsr_helpers import OFFICER
-from tests.factories import event, ingest_all, order
+from tests.factories import email_in_old_form, event, ingest_all, order
 
 Write = Callable[[Store, AccessContext, dict[str, str]], object]
 
@@ -75,6 +77,10 @@ def _retention(store: Store, access: AccessContext, ids: dict[str, str]) -> obje
     return store.run(lambda s: run_retention(s, store, access, dry_run=False))
 
 
+def _reindex(store: Store, access: AccessContext, ids: dict[str, str]) -> object:
+    return store.run(lambda s: reindexing.reindex_identifiers(s, store, access))
+
+
 WRITES: dict[str, Write] = {
     "ingest": _ingest,
     "consent": _consent,
@@ -85,6 +91,7 @@ WRITES: dict[str, Write] = {
     "erase": _erase,
     "lift restriction": _lift,
     "retention": _retention,
+    "reindex identifiers": _reindex,
 }
 # (write, role, purpose, as the attacker's own subject token) -> refused. Hand-written from policy.csv.
 REFUSALS = [
@@ -115,6 +122,11 @@ REFUSALS = [
     ("retention", "analyst", "analytics", False),
     ("retention", "marketing_tool", "marketing", False),
     ("retention", "data_subject", "data_subject_rights", True),
+    # decrypts and rewrites stored emails and phones: write on them, not only on user.unique_id
+    ("reindex identifiers", "support_agent", "identity_resolution", False),  # may merge, may not rewrite contacts
+    ("reindex identifiers", "admin", "support", False),
+    ("reindex identifiers", "compliance_officer", "legal_compliance", False),
+    ("reindex identifiers", "data_subject", "identity_resolution", True),  # staff only
 ]
 
 
@@ -133,6 +145,7 @@ def world(store: Store) -> dict[str, str]:
     [paused] = ingest_all(store, event({"email": "paused@example.com"}))
     ids["restriction"] = doors.verified_request(store, "restriction", paused.profile_id).id
     doors.execute(store, OFFICER, ids["restriction"])
+    ids["old_form"] = email_in_old_form(store, victim.profile_id, "V.Ictim+shop@googlemail.com")  # to re-index
     return ids
 
 
@@ -144,9 +157,13 @@ def _snapshot(store: Store) -> tuple[int, ...]:
     from consent.models import ConsentRecord
 
     with store.session() as s:
-        counts = [s.execute(select(func.count()).select_from(m)).scalar_one() for m in (Event, Trait, ConsentRecord)]
+        counts = [
+            s.execute(select(func.count()).select_from(m)).scalar_one()
+            for m in (Event, Trait, ConsentRecord, MergeRecord, ReviewItem)
+        ]
         states = s.execute(select(DsrRequest.status, DsrRequest.due_on)).all()
-    return (*counts, hash(tuple(sorted(map(str, states)))))
+        identities = s.execute(select(Identity.id, Identity.blind_index)).all()
+    return (*counts, hash(tuple(sorted(map(str, states)))), hash(tuple(sorted(map(str, identities)))))
 
 
 @pytest.mark.parametrize(("write", "role", "purpose", "subject"), REFUSALS)
@@ -173,9 +190,12 @@ def test_the_allowed_principal_succeeds_and_is_audited(store: Store, world: dict
     doors.mark_verified(store, officer, world["received"], "called back")
     doors.execute(store, officer, world["rectification"], traits={"first_name": "Valeria"})
     _consent(store, _as("frontend_app", "order_fulfillment"), world)
+    _reindex(store, _as("admin", "identity_resolution"), world)
     with store.session() as s:
         operations = set(s.execute(select(AuditEntry.operation).where(AuditEntry.outcome == "allowed")).scalars())
-    assert {"dsr:verified", "dsr:rectification", "consent:record"} <= operations
+        old_form = s.get(Identity, world["old_form"])
+    assert {"dsr:verified", "dsr:rectification", "consent:record", "identity.reindex"} <= operations
+    assert old_form is not None and bytes(old_form.blind_index) == store.indexer.index("email", "victim@gmail.com")
 
 
 def test_a_storefront_writes_the_customers_own_language_time_zone_and_birthday(store: Store) -> None:

@@ -170,13 +170,18 @@ def test_graphql_suggestions_and_incremental_run(store: Store, gql: GraphQLClien
     assert "access denied" in denied["errors"][0]["message"]
 
 
-def test_matcher_explains_by_field() -> None:
-    people = identity_eval.Generator(5).people(400)
-    records = [
+def _people_records(people: list[identity_eval.Person], contact: str) -> list[dict[str, object]]:
+    """One record per generated person: names, birthday, address, and their phone or email."""
+    return [
         record(str(p.pid), {"first_name": p.first, "last_name": p.last, "birthday": p.birthday, "city": p.city,
-                            "postal_code": p.postal_code, "address": p.address, "phone": p.phone})
+                            "postal_code": p.postal_code, "address": p.address, contact: getattr(p, contact)})
         for p in people
     ]  # fmt: skip
+
+
+def test_matcher_explains_by_field() -> None:
+    people = identity_eval.Generator(5).people(400)
+    records = _people_records(people, "phone")
     twin = people[0]
     fields = ("first_name", "last_name", "birthday", "city", "postal_code", "address")
     records.append(record("twin", {f: getattr(twin, f.replace("_name", "")) for f in fields}))
@@ -187,6 +192,44 @@ def test_matcher_explains_by_field() -> None:
     assert {match.left, match.right} == {"0", "twin"}
     assert match.explanation["birthday"]["level"] == "agrees" and match.explanation["phone"]["level"] == "missing"
     assert match.agreeing_strong_fields() == ["birthday", "address"]
+
+
+def _swap(email: str, at: int) -> str:
+    """The address with the characters at `at` and `at + 1` of its local part swapped."""
+    local, domain = email.split("@")
+    return f"{local[:at]}{local[at + 1]}{local[at]}{local[at + 2 :]}@{domain}"
+
+
+def test_typo_keys_survive_a_swap_and_block_nothing_without_digits() -> None:
+    keys = {e: record("x", {"email": e}) for e in ("Anna.Lee85@x.com", "anna.lee58@x.com", "ana.lee85@x.com")}
+    assert {r["email_typo_key"] for r in keys.values()} == {"58@x.com"}
+    assert keys["Anna.Lee85@x.com"]["email_characters"] == keys["anna.lee58@x.com"]["email_characters"]
+    assert keys["ana.lee85@x.com"]["email_characters"] != keys["anna.lee58@x.com"]["email_characters"]
+    assert record("x", {"email": "anna.lee85@y.com"})["email_typo_key"] == "58@y.com"  # another domain
+    assert record("x", {"email": "anna.lee@x.com"})["email_typo_key"] is None
+    assert record("x", {})["email_typo_key"] is None and record("x", {})["email_characters"] is None
+
+
+def test_a_mistyped_email_is_compared_and_counts_as_a_typo() -> None:
+    """Swapped digits and a first name: nothing else blocks the pair (no last name, birthday or postcode)."""
+    people = identity_eval.Generator(5).people(400)
+    records = _people_records(people, "email")
+    # duplicates to learn from, a third of them with two letters swapped in the address
+    records += [
+        record(f"{p.pid}b", {"first_name": p.first, "last_name": p.last, "birthday": p.birthday,
+                             "email": _swap(p.email, 1) if p.pid % 3 == 0 else p.other_email})
+        for p in people[1:100]
+    ]  # fmt: skip
+    first = people[0]
+    digits_swapped = _swap(first.email, first.email.index("@") - 2)
+    assert digits_swapped != first.email
+    records.append(record("typo", {"first_name": first.first, "email": digits_swapped}))
+    matcher = Matcher(records)
+    matcher.train()
+    found = [m for m in matcher.predict(0.9) if "typo" in (m.left, m.right)]
+    matcher.close()
+    assert [{m.left, m.right} for m in found] == [{"0", "typo"}]
+    assert found[0].explanation["email"]["level"] == "agrees"
 
 
 def test_cli_suggest_then_list_suggestions(store: Store, cli_env: Settings) -> None:

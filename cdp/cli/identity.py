@@ -7,14 +7,17 @@ and audited), and commits. A refusal is audited too.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import TypeVar
 
 import typer
+from sqlmodel import Session
 
 from cdp.access.audit import audit_now
 from cdp.access.gate import AccessContext
 from cdp.cli.common import console, fail, open_store
+from cdp.resolution import reindex as reindexing
 from cdp.resolution import service, suggest
 from cdp.store import Store
 from policies.errors import AccessDenied
@@ -119,3 +122,31 @@ def suggest_matches(
         f"compared {run.compared_profiles} customers{' (model trained)' if run.trained else ''}: "
         f"{run.candidate_pairs} likely pairs, {run.review_items} new review items, {run.auto_merged} auto-merged"
     )
+
+
+@identity_app.command("reindex")
+def reindex(
+    kind: list[str] = typer.Option([], help="Only identifiers of this kind (repeatable; default: every kind)."),
+    batch_size: int = typer.Option(reindexing.BATCH, min=1, max=5000, help="Identifiers per transaction."),
+) -> None:
+    """Move stored identifiers to their canonical form under policies/identity.yaml (run after changing its
+    normalization rules). Batched, audited per batch; a second run changes nothing."""
+
+    def call(store: Store, access: AccessContext) -> Counter[str]:
+        totals: Counter[str] = Counter()
+        after: str | None = None
+        while True:
+
+            def step(session: Session, after: str | None = after) -> reindexing.ReindexBatch:
+                return reindexing.reindex_identifiers(
+                    session, store, access, kinds=kind or None, after=after, batch_size=batch_size
+                )
+
+            batch = store.run(step, attempts=3)  # a concurrent ingest took a canonical form: decided again
+            totals.update(batch.counts)
+            if batch.finished:
+                return totals
+            after = batch.last_id
+
+    totals = _run("identity.reindex", call)
+    console.print(", ".join(f"{totals[name]} {name.replace('_', ' ')}" for name in reindexing.OUTCOMES))

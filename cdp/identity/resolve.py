@@ -292,9 +292,12 @@ class BatchResolver:
             return
         for idents in matched.values():
             if len(idents) == 1:
-                key = (idents[0].kind, idents[0].blind_index)
-                self.unrelated[key] = self.unrelated.get(key, 0) + 1
-                self._counters[self.identity_ids[key]] = self.unrelated[key]
+                self.count_unrelated((idents[0].kind, idents[0].blind_index))
+
+    def count_unrelated(self, key: tuple[str, bytes], links: int = 1) -> None:
+        """Add to the shared-value counter of the identifier held under this (kind, blind index)."""
+        self.unrelated[key] = self.unrelated.get(key, 0) + links
+        self._counters[self.identity_ids[key]] = self.unrelated[key]
 
     def _join(
         self, joined: list[str], matched: dict[str, list[NormalizedIdentifier]], event_id: str | None

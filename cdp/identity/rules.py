@@ -170,6 +170,20 @@ def canonical_email(text: str) -> str:
     return f"{local}@{provider.canonical_domain or domain}"
 
 
+def earlier_forms(kind: str, value: object) -> set[str]:
+    """The forms earlier versions of cdp indexed this identifier under, where they differ from today's: before
+    the provider rules (identity rules version 2) an email was only trimmed and lower-cased. Stored identifiers
+    are moved to today's form by `cdp identity reindex`; the suppression list cannot be (it keeps erased
+    subjects' blind indexes, never their values), so it is checked under these forms as well."""
+    if kind != "email" or not isinstance(value, str):
+        return set()
+    try:
+        canonical = normalize(kind, value)
+    except InvalidIdentifier:
+        return set()
+    return {value.strip().lower()} - {canonical}
+
+
 @lru_cache(maxsize=50_000)  # parsing dominates ingest; the same customer's number recurs across events
 def _normalize_phone(text: str, region: str | None) -> str:
     digits = re.sub(r"[\s().\-/]", "", text)

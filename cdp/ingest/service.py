@@ -28,7 +28,7 @@ from cdp.events.models import Event
 from cdp.events.schema import IncomingEvent, InvalidEvent, parse_event
 from cdp.identity.groups import load_group
 from cdp.identity.resolve import BatchResolver, NormalizedIdentifier, holders_of, normalize_identifiers
-from cdp.identity.rules import InvalidIdentifier
+from cdp.identity.rules import InvalidIdentifier, earlier_forms
 from cdp.ids import new_id, utcnow
 from cdp.ingest.classify import TraitClassifier
 from cdp.pii.pan import PanTokenizer
@@ -94,7 +94,7 @@ def ingest(
             outcomes[index] = IngestOutcome(index, "rejected", errors=problems)
             if isinstance(exc, AccessDenied):
                 denials.append(exc)
-    prepared = _drop_suppressed(session, prepared, outcomes)
+    prepared = _drop_suppressed(session, store, prepared, outcomes)
     prepared = _own_subject_only(session, access, prepared, outcomes, denials)
     classified = classifier.classify({item.index: item.event for item in prepared})  # PII detection, once per batch
     stored = _store_batch(session, store, access, prepared, classified)
@@ -108,19 +108,30 @@ def ingest(
 
 
 def _drop_suppressed(
-    session: Session, prepared: list[_Prepared], outcomes: dict[int, IngestOutcome]
+    session: Session, store: Store, prepared: list[_Prepared], outcomes: dict[int, IngestOutcome]
 ) -> list[_Prepared]:
-    """An erased subject's replayed or restored events stay out: one look-up for the whole batch."""
-    erased = suppressed(session, (i for item in prepared for i in item.identifiers))
+    """An erased subject's replayed or restored events stay out: one look-up for the whole batch, under the
+    identifiers' canonical forms and the forms subjects erased before a rule change were indexed under."""
+    checked = {item.index: _suppression_forms(store, item) for item in prepared}
+    erased = suppressed(session, (i for forms in checked.values() for i in forms))
     if not erased:
         return prepared
     kept = []
     for item in prepared:
-        if any((i.kind, i.blind_index) in erased for i in item.identifiers):
+        if any((i.kind, i.blind_index) in erased for i in checked[item.index]):
             outcomes[item.index] = IngestOutcome(item.index, "rejected", errors=[SUPPRESSED])
         else:
             kept.append(item)
     return kept
+
+
+def _suppression_forms(store: Store, item: _Prepared) -> list[NormalizedIdentifier]:
+    earlier = [
+        NormalizedIdentifier(kind, form, store.indexer.index(kind, form))
+        for kind, value in item.event.identifiers.items()
+        for form in earlier_forms(kind, value)
+    ]
+    return item.identifiers + earlier
 
 
 def _own_subject_only(
