@@ -24,12 +24,17 @@ class ProfileGroup:
 
 
 def load_group(session: Session, profile_id: str) -> ProfileGroup:
-    if session.get(Profile, profile_id) is None:
+    profile = session.get(Profile, profile_id)
+    if profile is None:
         raise ProfileNotFound(f"no profile with id {profile_id}")
-    root_id = root_of(session, profile_id)
-    root = session.get(Profile, root_id)
+    return group_of(session, profile)
+
+
+def group_of(session: Session, profile: Profile) -> ProfileGroup:
+    """The customer `profile` belongs to; a profile never merged is its own root (no look-up for it)."""
+    root = profile if profile.merged_into is None else session.get(Profile, root_of(session, profile.merged_into))
     assert root is not None
-    return ProfileGroup(root, group_members(session, root_id))
+    return ProfileGroup(root, group_members(session, root.id))
 
 
 def load_groups(session: Session, roots: list[Profile]) -> list[ProfileGroup]:

@@ -23,9 +23,9 @@ from cdp.categories import event_category, event_types, identifier_category
 from cdp.dictionary import dictionary
 from cdp.events.models import Event
 from cdp.events.schema import FREE_TEXT
-from cdp.identity.groups import ProfileGroup, load_group, load_groups, merge_links
+from cdp.identity.groups import ProfileGroup, group_of, load_group, load_groups, merge_links
 from cdp.identity.models import Identity, MergeRecord, Profile
-from cdp.identity.resolve import holder_of, normalize_identifiers, root_of
+from cdp.identity.resolve import holding_profile, normalize_identifiers
 from cdp.profiles.models import Trait
 from cdp.retention.policy import hold_key_owner
 from cdp.store import Store
@@ -139,10 +139,11 @@ def find_by_identifier(
     category = identifier_category(kind)
     access.require(category, field=f"profileByIdentifier(kind: {kind})")
     normalized, _ = normalize_identifiers(store.indexer, {kind: value}, country)
-    holder = holder_of(session, normalized[0]) if normalized else None
+    holder = holding_profile(session, normalized[0]) if normalized else None
     if holder is None:
         return None
-    group = customer(session, access, root_of(session, holder))
+    group = group_of(session, holder)
+    access.check_subject(group.member_ids)
     access.returned(group.root.id, category)
     return group
 
