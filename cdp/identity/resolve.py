@@ -440,11 +440,13 @@ class BatchResolver:
 
 
 def holding_profile(session: Session, ident: NormalizedIdentifier) -> Profile | None:
-    """The profile holding this identifier (through its blind index; not necessarily a root), or None."""
+    """The profile holding this identifier (through its blind index; not necessarily a root), or None; read
+    afresh even when the session already holds it."""
     return session.execute(
         select(Profile)
         .join(Identity, col(Identity.profile_id) == col(Profile.id))
         .where(col(Identity.kind) == ident.kind, col(Identity.blind_index) == ident.blind_index)
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
 
 

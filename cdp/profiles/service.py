@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 
 from cdp.access.gate import AccessContext
 from cdp.categories import event_category, event_types, identifier_category
+from cdp.db import table_of
 from cdp.dictionary import dictionary
 from cdp.events.models import Event
 from cdp.events.schema import FREE_TEXT
@@ -187,11 +188,12 @@ def holdings(
 def _identities(session: Session, store: Store, members: list[str], kinds: list[str]) -> list[IdentityView]:
     if not members or not kinds:
         return []
+    cols = table_of(Identity).c  # plain rows, not ORM objects: read once, decrypted, dropped
     rows = session.execute(
-        select(Identity)
-        .where(col(Identity.profile_id).in_(members), col(Identity.kind).in_(kinds))
-        .order_by(col(Identity.created_at), col(Identity.id))
-    ).scalars()
+        select(cols.id, cols.profile_id, cols.kind, cols.value_ct, cols.source, cols.created_at)
+        .where(cols.profile_id.in_(members), cols.kind.in_(kinds))
+        .order_by(cols.created_at, cols.id)
+    )
     return [
         IdentityView(
             r.id,
@@ -209,9 +211,12 @@ def _traits(session: Session, store: Store, members: list[str], granted: Callabl
     """Trait rows of these profiles whose category is granted, oldest observation first."""
     if not members:
         return []
+    cols = table_of(Trait).c  # plain rows, not ORM objects
     rows = session.execute(
-        select(Trait).where(col(Trait.profile_id).in_(members)).order_by(col(Trait.updated_at), col(Trait.id))
-    ).scalars()
+        select(cols.id, cols.profile_id, cols.name, cols.value_ct, cols.category, cols.source, cols.updated_at)
+        .where(cols.profile_id.in_(members))
+        .order_by(cols.updated_at, cols.id)
+    )
     return [
         TraitView(
             t.profile_id,
