@@ -374,8 +374,8 @@ def report(concurrency: int, runs: dict[str, list[Run]]) -> None:
         a, b = Spread(tuple(figure(r) for r in cdp)), Spread(tuple(figure(r) for r in minimal))
         ratio = Spread(tuple(figure(x) / figure(y) for x, y in zip(cdp, minimal, strict=True)))
         print(f"{label:18s} {a.show(scale, digits):>30s} {b.show(scale, digits):>30s} {ratio.show(1, 2):>26s}")
-    failed = [f"{run.failed}" for run in cdp], [f"{run.failed}" for run in minimal]
-    print(f"{'failed responses':18s} {', '.join(failed[0]):>30s} {', '.join(failed[1]):>30s}")
+    failed = [", ".join(str(r.failed) if r.requests else "none answered" for r in side) for side in (cdp, minimal)]
+    print(f"{'failed responses':18s} {failed[0]:>30s} {failed[1]:>30s}")
     cpu = statistics.median(r.cpu_per_request for r in cdp) / statistics.median(r.cpu_per_request for r in minimal)
     rate = statistics.median(r.rate for r in cdp) / statistics.median(r.rate for r in minimal)
     p95 = statistics.median(r.p95 for r in cdp) * 1000
