@@ -1,7 +1,7 @@
 """`cdp serve` under real HTTP load, against a minimal strawberry + starlette app measured in the same run.
 
 Both servers are real processes on loopback ports, run by uvicorn with the same settings (log level warning,
-no log config, `--workers N`, the same start-up allowance for worker processes):
+no log config; with `--workers N` the supervisor and shared socket of cdp/cli/serving.py):
 
 * cdp: `cdp serve` over the demo data (`cdp demo --people N`; SQLite, or PostgreSQL with --postgres), looked up
   with the `profileByIdentifier` query of bench/api_latency.py as the demo admin key, purpose `support`: key
@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._stats import Spread  # noqa: E402
-from cdp.cli.main import WORKER_STARTUP_SECONDS  # noqa: E402
+from cdp.cli.serving import run_workers  # noqa: E402
 from cdp.db import make_engine  # noqa: E402
 from cdp.demo import generate_demo  # noqa: E402
 
@@ -115,10 +115,13 @@ def minimal_app() -> Starlette:
 
 
 def serve_minimal(port: int, workers: int) -> None:
+    """As `cdp serve [--workers N]` serves cdp."""
+    if workers > 1:
+        run_workers("bench.serve:minimal_app", workers=workers, host="127.0.0.1", port=port)
+        return
     import uvicorn
 
-    uvicorn.run("bench.serve:minimal_app", factory=True, workers=workers, host="127.0.0.1", port=port,
-                log_level="warning", log_config=None, timeout_worker_healthcheck=WORKER_STARTUP_SECONDS)  # fmt: skip
+    uvicorn.run(minimal_app(), host="127.0.0.1", port=port, log_level="warning", log_config=None)
 
 
 # --- data ------------------------------------------------------------------------------------------------------
@@ -232,7 +235,11 @@ def started(name: str, command: list[str], env: dict[str, str], log: Path, query
         yield Server(name, base, process, query)
     finally:
         process.terminate()
-        process.wait(30)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:  # a server stuck in its own requests
+            process.kill()
+            process.wait()
 
 
 # --- load ------------------------------------------------------------------------------------------------------

@@ -322,9 +322,6 @@ def demo(
         _serve(store, host, port)
 
 
-WORKER_STARTUP_SECONDS = 60  # how long a `serve --workers N` process may take to answer its first health check
-
-
 @app.command("serve")
 def serve(
     host: str = "127.0.0.1",
@@ -336,15 +333,12 @@ def serve(
     if workers == 1:
         _serve(store, host, port)
         return
-    import uvicorn
+    from cdp.cli.serving import run_workers
 
     store.close()
     console.print(f"GraphQL at http://{host}:{port}/graphql ({workers} processes)")
     configure_logging()
-    # A worker answers the supervisor's health check only once it has imported cdp (seconds on a busy machine):
-    # uvicorn's 5 s default killed and restarted workers in a loop there, and the server never answered.
-    uvicorn.run("cdp.api.app:app_from_environment", factory=True, workers=workers, host=host, port=port,
-                log_level="warning", log_config=None, timeout_worker_healthcheck=WORKER_STARTUP_SECONDS)  # fmt: skip
+    run_workers("cdp.api.app:app_from_environment", workers=workers, host=host, port=port)
 
 
 def _serve(store: Store, host: str, port: int) -> None:
