@@ -6,8 +6,9 @@ no log config; with `--workers N` the supervisor and shared socket of cdp/cli/se
 * cdp: `cdp serve` over the demo data (`cdp demo --people N`; SQLite, or PostgreSQL with --postgres), looked up
   with the `profileByIdentifier` query of bench/api_latency.py as the demo admin key, purpose `support`: key
   authentication, the access gate, decryption and the audit entry committed before the response.
-* minimal: one strawberry query, `profileByEmail`, reading one row of a table with the same fields in clear from
-  the same kind of database (no key, no gate, no audit, no encryption): what any GraphQL server pays.
+* minimal (bench/minimal_app.py): one strawberry query, `profileByEmail`, reading one row of a table with the
+  same fields in clear from the same kind of database (no key, no gate, no audit, no encryption): what any
+  GraphQL server pays.
 
 wrk drives both with keep-alive connections at each concurrency, each run bounded in time (--seconds) and in
 requests (--max-requests), cycling through the same demo emails; every response is checked for the profile.
@@ -42,20 +43,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import strawberry
-from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, select, text
+from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from strawberry.asgi import GraphQL
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._stats import Spread  # noqa: E402
-from cdp.cli.serving import run_workers  # noqa: E402
+from bench.minimal_app import DATABASE_ENV, metadata, profile_table  # noqa: E402
 from cdp.db import make_engine  # noqa: E402
 from cdp.demo import generate_demo  # noqa: E402
 
@@ -66,63 +61,7 @@ MINIMAL_LOOKUP = """query Lookup($email: String!) {
   profileByEmail(email: $email) { id firstName lastName email phone city }
 }"""
 EXPECT = '"firstName"'  # a lookup's response without this text failed
-MINIMAL_DB_ENV = "BENCH_MINIMAL_DATABASE_URL"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-# --- the minimal app -------------------------------------------------------------------------------------------
-
-_metadata = MetaData()
-minimal_profile = Table(
-    "bench_profile",
-    _metadata,
-    Column("id", String(36), primary_key=True),
-    Column("email", String(320), nullable=False, unique=True),
-    Column("first_name", String(200)),
-    Column("last_name", String(200)),
-    Column("phone", String(50)),
-    Column("city", String(200)),
-)
-
-
-@strawberry.type
-class MinimalProfile:
-    id: strawberry.ID
-    first_name: str | None
-    last_name: str | None
-    email: str
-    phone: str | None
-    city: str | None
-
-
-def minimal_app() -> Starlette:
-    """One query reading one row by email; the factory of the minimal server's processes (uvicorn --factory)."""
-    engine = make_engine(os.environ[MINIMAL_DB_ENV])  # the engine settings cdp uses (WAL on SQLite, pool on PG)
-
-    @strawberry.type
-    class Query:
-        @strawberry.field
-        def profile_by_email(self, email: str) -> MinimalProfile | None:
-            with engine.connect() as conn:
-                row = conn.execute(select(minimal_profile).where(minimal_profile.c.email == email)).first()
-            return None if row is None else MinimalProfile(**row._mapping)
-
-    async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    app = Starlette(routes=[Route("/healthz", health)])
-    app.add_route("/graphql", GraphQL(strawberry.Schema(query=Query)))
-    return app
-
-
-def serve_minimal(port: int, workers: int) -> None:
-    """As `cdp serve [--workers N]` serves cdp."""
-    if workers > 1:
-        run_workers("bench.serve:minimal_app", workers=workers, host="127.0.0.1", port=port)
-        return
-    import uvicorn
-
-    uvicorn.run(minimal_app(), host="127.0.0.1", port=port, log_level="warning", log_config=None)
-
 
 # --- data ------------------------------------------------------------------------------------------------------
 
@@ -140,7 +79,7 @@ def demo_emails(people: int, count: int) -> list[str]:
 def fill_minimal(url: str, people: int) -> None:
     """The minimal app's table: one row per demo email, the same kind of fields as the cdp lookup returns."""
     engine = make_engine(url)
-    _metadata.create_all(engine)
+    metadata.create_all(engine)  # WAL on SQLite, kept by the file
     rows, seen = [], set()
     for person in generate_demo(seed=7, people=people).people:
         first, _, last = (person.names[0] if person.names else "").partition(" ")
@@ -151,7 +90,7 @@ def fill_minimal(url: str, people: int) -> None:
                              "phone": person.phones[0] if person.phones else None,
                              "city": person.cities[0] if person.cities else None})  # fmt: skip
     with engine.begin() as conn:
-        conn.execute(insert(minimal_profile), rows)
+        conn.execute(insert(profile_table), rows)
     engine.dispose()
 
 
@@ -403,12 +342,7 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--emails", type=int, default=500, help="distinct emails the load cycles through")
-    parser.add_argument("--minimal-server", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.minimal_server:
-        serve_minimal(args.port, args.workers)
-        return
     if shutil.which("wrk") is None:
         sys.exit("bench/serve.py needs wrk: apt-get install -y wrk")
     with ExitStack() as stack:
@@ -427,8 +361,8 @@ def main() -> None:
         workers = ["--workers", str(args.workers)]
         cdp_command = [sys.executable, "-m", "cdp.cli.main", "serve", *workers]
         cdp = stack.enter_context(started("cdp", cdp_command, cdp_env, work / "cdp.log", CDP_LOOKUP))
-        minimal_command = [sys.executable, __file__, "--minimal-server", *workers]
-        minimal_env = clean_env(**{MINIMAL_DB_ENV: minimal_url})
+        minimal_command = [sys.executable, "-m", "bench.minimal_app", *workers]
+        minimal_env = clean_env(**{DATABASE_ENV: minimal_url})
         minimal = stack.enter_context(
             started("minimal", minimal_command, minimal_env, work / "minimal.log", MINIMAL_LOOKUP)
         )
