@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
 
@@ -45,6 +45,9 @@ class VerifyResult:
     entries_checked: int
     first_broken_seq: int | None = None
     reason: str | None = None
+    # Where an intact walk ended: (seq, entry_hash) of the last entry, None for an empty log. Not part of the
+    # verdict (two results agree whatever it is); a checkpoint of it covers exactly what was verified.
+    head: tuple[int, str] | None = field(default=None, compare=False)
 
 
 def head(session: Session | Connection) -> tuple[int, str] | None:
@@ -127,16 +130,18 @@ def verify(
 
 def verify_since(source: Session | Connection, start: tuple[int, str] | None, batch_size: int = 10_000) -> VerifyResult:
     """Verify only the entries after `start`, a (seq, entry_hash) already trusted (None: from the beginning),
-    including that the entry at `start` still has that hash. `entries_checked` counts up to the head."""
+    including that the entry at `start` still has that hash (read in the same statement). `entries_checked`
+    counts up to the head."""
     conn = source.connection() if isinstance(source, Session) else source
     after = 0 if start is None else start[0]
+    stmt = select(*_VERIFY_COLUMNS).where(_T.seq >= after).order_by(_T.seq)
+    entries = _recomputed(conn.execution_options(yield_per=batch_size).execute(stmt))
     if start is not None:
-        stored = conn.execute(select(_T.entry_hash).where(_T.seq == after)).scalar_one_or_none()
-        if stored != start[1]:
-            what = "missing" if stored is None else "changed"
+        first = next(entries, None)
+        if first is None or first[0] != after or first[3] != start[1]:
+            what = "missing" if first is None or first[0] != after else "changed"
             return VerifyResult(False, after - 1, after, f"entry {after}: {what} since it was checkpointed")
-    stmt = select(*_VERIFY_COLUMNS).where(_T.seq > after).order_by(_T.seq)
-    return _check_chain(_recomputed(conn.execution_options(yield_per=batch_size).execute(stmt)), None, start)
+    return _check_chain(entries, None, start)
 
 
 def _recomputed(rows: Iterable) -> Iterator[tuple[int, str, str, str]]:
@@ -188,7 +193,7 @@ def _check_chain(
             return VerifyResult(False, checked, checked + 1, reason)
         if anchor_hash != anchor[1]:
             return VerifyResult(False, checked, anchor[0], f"entry {anchor[0]}: hash differs from the anchor")
-    return VerifyResult(True, checked)
+    return VerifyResult(True, checked, head=(checked, prev) if checked else None)
 
 
 def _lock_chain_head(session: Session) -> None:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy import event as sa_event
 from typer.testing import CliRunner
 
 import audit
@@ -12,7 +19,7 @@ from cdp.cli.main import app
 from cdp.settings import Settings
 from cdp.store import Store
 from tests.factories import event, ingest_all
-from tests.graphql_client import GraphQLClient
+from tests.graphql_client import GraphQLClient, live_server, operations
 
 runner = CliRunner()
 
@@ -125,3 +132,97 @@ def test_a_read_whose_audit_entry_fails_returns_no_data(
     assert response.get("data") is None
     assert response["errors"][0]["message"] == "the audit log could not be written, so no data is returned"
     assert "Ida" not in str(response)
+
+
+@contextmanager
+def _committed_transactions(store: Store) -> Iterator[list[list[str]]]:
+    """The statements of every transaction committed on the data database meanwhile, one list each."""
+    committed: list[list[str]] = []
+
+    def begin(conn: Connection) -> None:
+        conn.info["statements"] = []
+
+    def executed(conn: Connection, _cursor: object, statement: str, *_args: object) -> None:
+        conn.info.setdefault("statements", []).append(statement)
+
+    def commit(conn: Connection) -> None:
+        committed.append(conn.info.pop("statements", []))
+
+    hooks = (("begin", begin), ("before_cursor_execute", executed), ("commit", commit))
+    for name, hook in hooks:
+        sa_event.listen(store.engine, name, hook)
+    try:
+        yield committed
+    finally:
+        for name, hook in hooks:
+            sa_event.remove(store.engine, name, hook)
+
+
+def test_a_read_commits_its_audit_entry_in_the_transaction_that_read(store: Store, gql: GraphQLClient) -> None:
+    """No second transaction per lookup: the rows are read and the entry appended, then one commit."""
+    ingest_all(store, event({"email": "once@example.de"}, traits={"first_name": "Ida"}))
+    admin = gql.key("admin")
+    gql.run("SupportLookup", {"email": "once@example.de"}, key=admin, purpose="support")  # the key's first use
+    with _committed_transactions(store) as committed:
+        response = gql.run("SupportLookup", {"email": "once@example.de"}, key=admin, purpose="support")
+    assert response["data"]["profileByIdentifier"]["firstName"] == "Ida"
+    with_entry = [t for t in committed if any(s.startswith("INSERT INTO audit_entry") for s in t)]
+    assert len(with_entry) == 1
+    assert any("FROM trait" in s for s in with_entry[0])  # the read itself, in the same transaction
+
+
+def test_a_read_whose_audit_entry_does_not_commit_returns_no_data(store: Store, gql: GraphQLClient) -> None:
+    """The entry is committed before the response exists: a commit that fails (a full disk, a lost connection)
+    withholds the data, and leaves no entry behind."""
+    ingest_all(store, event({"email": "late@example.de"}, traits={"first_name": "Ida"}))
+    admin = gql.key("admin")
+    gql.run("SupportLookup", {"email": "nobody@example.de"}, key=admin, purpose="support")  # the key's first use
+    before = len(_entries(store))
+
+    def executed(conn: Connection, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("INSERT INTO audit_entry"):
+            conn.info["audit_insert"] = True
+
+    def commit(conn: Connection) -> None:
+        if conn.info.pop("audit_insert", False):
+            raise RuntimeError("disk full at commit")
+
+    sa_event.listen(store.engine, "before_cursor_execute", executed)
+    sa_event.listen(store.engine, "commit", commit)
+    try:
+        response = gql.run("SupportLookup", {"email": "late@example.de"}, key=admin, purpose="support")
+    finally:
+        sa_event.remove(store.engine, "before_cursor_execute", executed)
+        sa_event.remove(store.engine, "commit", commit)
+    assert response.get("data") is None
+    assert response["errors"][0]["message"] == "the audit log could not be written, so no data is returned"
+    assert "Ida" not in str(response)
+    assert len(_entries(store)) == before
+
+
+def test_more_reads_at_once_than_database_connections_are_all_answered_and_audited(
+    store: Store, gql: GraphQLClient
+) -> None:
+    """A request holds one connection from its key check to its committed audit entry, never one while waiting
+    for a second: 40 reads at once (the server's worker threads; the pool holds 15 connections on SQLite, 20 on
+    PostgreSQL) queue for connections instead of starving each other, and the chain stays one chain."""
+    ingest_all(store, event({"email": "crowd@example.de"}, traits={"first_name": "Ida"}))
+    admin = gql.key("admin")
+    before = len(_entries(store))
+    readers = 40
+    start = threading.Barrier(readers)
+    body = {"query": operations()["SupportLookup"], "variables": {"email": "crowd@example.de"}}
+    headers = {"Authorization": f"Bearer {admin}", "X-CDP-Purpose": "support"}
+    with live_server(store) as url, httpx.Client(timeout=60) as http:
+
+        def read(_: int) -> str:
+            start.wait()
+            response = http.post(url, json=body, headers=headers)
+            return response.json()["data"]["profileByIdentifier"]["firstName"]
+
+        with ThreadPoolExecutor(readers) as pool:
+            assert list(pool.map(read, range(readers))) == ["Ida"] * readers
+    entries = _entries(store)
+    assert [e.operation for e in entries[before:]] == ["graphql:SupportLookup"] * readers
+    with store.session() as session:
+        assert audit.verify(session).ok

@@ -41,6 +41,7 @@ from cdp.access.gate import AccessContext
 from cdp.api.app import create_app
 from cdp.auth.service import create_api_key
 from cdp.cli.main import app as cli
+from cdp.cli.serving import listener
 from cdp.crypto.keystore import KeyStore, RetireRefused, audit_checkpoint, data_key
 from cdp.crypto.keystore import metadata as keystore_metadata
 from cdp.crypto.master import MasterKeyError, MasterKeyRing, load_key_ring, parse_key_ring
@@ -847,3 +848,13 @@ def test_serve_with_several_worker_processes(key_file_env: dict[str, str], tmp_p
                 assert reads.traits(session, reopened, outcome["profileId"])["city"].value == e["traits"]["city"]
     finally:
         reopened.close()
+
+
+def test_worker_connections_send_without_waiting_for_acks() -> None:
+    """The socket `cdp serve --workers N` listens on has TCP_NODELAY, and so has every connection accepted from
+    it: a response's body leaves with its head instead of waiting for the client's delayed ACK."""
+    config = uvicorn.Config("cdp.api.app:app_from_environment", factory=True, host="127.0.0.1", port=0)
+    with listener(config) as sock:
+        sock.listen()
+        with socket.create_connection(sock.getsockname()), sock.accept()[0] as accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

@@ -46,3 +46,17 @@ def test_page_cost_does_not_grow_with_the_page(store: Store, gql: GraphQLClient)
         assert len(response["extensions"]["redactions"]) == 3 * size  # no consent: firstName, email, language
         costs[size] = len(seen)
     assert costs[30] == costs[5], costs
+
+
+def test_a_lookup_costs_one_statement_per_step(store: Store, gql: GraphQLClient) -> None:
+    """profileByIdentifier of a customer never merged: the key, the holding profile, its merge group, its
+    identifiers, its traits; then the audit entry (chain lock, chain head, insert) and the signed checkpoint's
+    walk over the entries since the last one. Nine statements on the data database, none twice."""
+    ingest_all(store, event({"email": "one@example.de"}, country="DE", traits={"first_name": "Ida"}))
+    key = gql.key("admin")
+    lookup = 'query { profileByIdentifier(kind: email, value: "one@example.de") { firstName email } }'
+    gql.query(lookup, key=key, purpose="support")  # the key's last-use write happens once
+    with _statements(store) as seen:
+        response = gql.query(lookup, key=key, purpose="support")
+    assert response["data"]["profileByIdentifier"]["firstName"] == "Ida"
+    assert len(seen) == 9, "\n".join(seen)

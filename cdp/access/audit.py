@@ -1,8 +1,11 @@
 """Audit entries for every operation that returns or changes personal data, and for every denial.
 
-Entries carry ids and categories, never values. Reads are audited in their own short transaction (the
-request's session may hold an older snapshot, and SQLite cannot upgrade a stale read to a write); changes
-are audited in the transaction that makes them, so neither can exist without the other.
+Entries carry ids and categories, never values. Changes are audited in the transaction that makes them, so
+neither can exist without the other. A read's entry is committed in the session that read, before any of the
+data leaves (`audit_and_commit`): one transaction on one connection, and no entry, no data. That is safe on
+both databases: PostgreSQL runs READ COMMITTED, so the chain head read after the append lock is the newest
+one whatever the transaction read before; SQLite runs each read on its own (the driver opens a transaction
+only at the first write), so there is no older snapshot to upgrade to a write.
 """
 
 from __future__ import annotations
@@ -46,10 +49,20 @@ def audit_in(
     )
 
 
-def audit_now(store: Store, access: AccessContext, **entry: Any) -> int:
-    """Append and commit an entry on its own (fields as for `audit_in`); raises when the log cannot be
-    written."""
-    with store.session() as session:
+def audit_and_commit(session: Session, access: AccessContext, **entry: Any) -> int:
+    """Append an entry (fields as for `audit_in`) and commit the session's transaction with it. Raises, with
+    the transaction rolled back, when the entry cannot be written or committed: the caller then withholds
+    what the entry was for."""
+    try:
         seq = audit_in(session, access, **entry).seq
         session.commit()
+    except BaseException:
+        session.rollback()
+        raise
     return seq
+
+
+def audit_now(store: Store, access: AccessContext, **entry: Any) -> int:
+    """Append and commit an entry in a transaction of its own, for doors that hold no session (a refusal)."""
+    with store.session() as session:
+        return audit_and_commit(session, access, **entry)

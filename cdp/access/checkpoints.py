@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, event, func, insert, select
+from sqlalchemy import delete, event, insert, select
 from sqlmodel import Session
 
 import audit
@@ -25,7 +25,8 @@ from cdp.crypto.keystore import audit_checkpoint
 from cdp.store import Store
 
 CHECKPOINT_KEY = "audit-checkpoint"
-KEEP = 1_000  # checkpoints kept; verification needs only the newest
+KEEP = 1_000  # checkpoints kept at least; verification needs only the newest
+TRIM_EVERY = 100  # older ones are deleted every this many checkpoints, not on each
 _log = logging.getLogger(__name__)
 # Per key store (by id): one writer at a time, the commits waiting for a checkpoint, and the last write's time.
 _locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
@@ -58,23 +59,23 @@ def write(store: Store) -> Checkpoint:
 def _write(store: Store) -> Checkpoint:
     previous = newest(store)
     with store.session() as session:
-        head = audit.head(session)  # read first: the walk below then covers it, however far the log has grown
         result = audit.verify_since(session, previous.anchor if previous else None)
     if not result.ok:
         raise CheckpointError(f"audit log does not extend the newest checkpoint: {result.reason}")
     now = datetime.now(UTC)
-    checkpoint = Checkpoint(*head, now) if head else audit.empty_checkpoint(now)
+    # The head is where the verifying walk ended, so a checkpoint never covers an entry it did not check.
+    checkpoint = Checkpoint(*result.head, now) if result.head else audit.empty_checkpoint(now)
     if previous is not None and previous.anchor == checkpoint.anchor:
         return previous
     mac = audit.sign(store.keystore.system_secret(CHECKPOINT_KEY), checkpoint)
     with store.keystore.engine.begin() as conn:
-        conn.execute(
-            insert(audit_checkpoint).values(
-                seq=checkpoint.seq, head_hash=checkpoint.head_hash, at=iso_utc(now), mac=mac
-            )
-        )
-        newest_id = select(func.max(audit_checkpoint.c.id)).scalar_subquery()
-        conn.execute(delete(audit_checkpoint).where(audit_checkpoint.c.id <= newest_id - KEEP))
+        written = conn.execute(
+            insert(audit_checkpoint)
+            .values(seq=checkpoint.seq, head_hash=checkpoint.head_hash, at=iso_utc(now), mac=mac)
+            .returning(audit_checkpoint.c.id)
+        ).scalar_one()
+        if written % TRIM_EVERY == 0:
+            conn.execute(delete(audit_checkpoint).where(audit_checkpoint.c.id <= written - KEEP))
     _last_written[id(store.keystore)] = time.monotonic()
     return checkpoint
 

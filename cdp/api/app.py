@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
+from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -147,31 +148,36 @@ class GraphQLEndpoint:
         try:
             check_content_type(request.headers.get("content-type"))
             params = parse_params(await read_body(request))
-            # Database, crypto and resolvers never run on the event loop: one slow request must not stall the
-            # others (or /healthz). Each request is worked in the thread pool, with a session of its own.
-            access = await run_in_threadpool(self._admit, request)
         except HTTPError as refused:
             return refused.response(media_type)
-        note(request, role=access.principal.role, purpose=access.purpose)
-        try:
-            query, operation_name = self._document(params, access)
-            note(request, operation=operation_name)  # a name the document defines, never a sent value
-            gpc = request.headers.get("sec-gpc", "").strip() == "1"
-            return await run_in_threadpool(
-                self._execute, query, params.variables, operation_name, access, gpc, media_type
-            )
-        except HTTPError as refused:
-            return refused.response(media_type)
-        except RequestError as failed:
-            return graphql_response({"errors": [self._format(failed.error)]}, request_error=True, media_type=media_type)
+        # Database, crypto and resolvers never run on the event loop: one slow request must not stall the
+        # others (or /healthz). Each request is worked in the thread pool, in one hop, with a session of its own.
+        return await run_in_threadpool(self._work, request, params, media_type)
 
-    def _admit(self, request: Request) -> AccessContext:
+    def _work(self, request: Request, params: GraphQLParams, media_type: str) -> Response:
+        """Runs in a worker thread: the key is checked, the document resolved and run in one session, so a
+        read, its audit entry and the key lookup share one connection and one transaction."""
         with self.store.session() as session:
             try:
-                principal = authenticate(session, request.headers.get("authorization"))
-            except AuthError as exc:
-                raise HTTPError(401, str(exc)) from None
-            session.commit()  # the key's last-used time
+                access = self._admit(session, request)
+                note(request, role=access.principal.role, purpose=access.purpose)
+                query, operation_name = self._document(params, access)
+                note(request, operation=operation_name)  # a name the document defines, never a sent value
+                gpc = request.headers.get("sec-gpc", "").strip() == "1"
+                return self._execute(session, query, params.variables, operation_name, access, gpc, media_type)
+            except HTTPError as refused:
+                return refused.response(media_type)
+            except RequestError as failed:
+                errors = [self._format(failed.error)]
+                return graphql_response({"errors": errors}, request_error=True, media_type=media_type)
+
+    def _admit(self, session: Session, request: Request) -> AccessContext:
+        try:
+            principal = authenticate(session, request.headers.get("authorization"))
+        except AuthError as exc:
+            raise HTTPError(401, str(exc)) from None
+        if session.dirty:  # the key's last-used time, at most once a minute: committed whatever comes next, and
+            session.commit()  # at once (an open write would hold SQLite's write lock while the request runs)
         purpose = request.headers.get(PURPOSE_HEADER, "").strip()
         if not purpose:
             raise HTTPError(
@@ -228,6 +234,7 @@ class GraphQLEndpoint:
 
     def _execute(
         self,
+        session: Session,
         query: str,
         variables: dict[str, Any] | None,
         operation_name: str | None,
@@ -235,21 +242,20 @@ class GraphQLEndpoint:
         gpc: bool,
         media_type: str,
     ) -> Response:
-        """Runs in a worker thread: resolvers are synchronous and own nothing of the event loop."""
-        with self.store.session() as session:
-            context = RequestContext(self.store, session, access, gpc=gpc)
-            try:
-                result = self.schema.execute_sync(
-                    query,
-                    variable_values=variables,
-                    context_value=context,
-                    operation_name=operation_name,
-                    allowed_operation_types=_ALLOWED,
-                )
-            except InvalidOperationTypeError:
-                raise RequestError("subscriptions are not served over HTTP POST; send a query or a mutation") from None
-            except CannotGetOperationTypeError:
-                raise RequestError("the document defines no operation to run") from None
+        """Resolvers are synchronous and own nothing of the event loop."""
+        context = RequestContext(self.store, session, access, gpc=gpc)
+        try:
+            result = self.schema.execute_sync(
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation_name,
+                allowed_operation_types=_ALLOWED,
+            )
+        except InvalidOperationTypeError:
+            raise RequestError("subscriptions are not served over HTTP POST; send a query or a mutation") from None
+        except CannotGetOperationTypeError:
+            raise RequestError("the document defines no operation to run") from None
         errors = [self._format(e) for e in result.errors or []]
         request_error = result.data is None and bool(errors) and all(e.path is None for e in result.errors or [])
         payload: dict[str, Any] = {} if request_error else {"data": result.data}

@@ -10,8 +10,9 @@ from graphql.execution.values import get_variable_values
 from graphql.utilities import value_from_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
-from cdp.access.audit import audit_now
+from cdp.access.audit import audit_and_commit
 from cdp.api.context import RequestContext
 from cdp.categories import event_category, static_field_categories
 from graphql import (
@@ -110,10 +111,16 @@ class AccessGateExtension(SchemaExtension):
         self._audit_result(ctx)
 
     def _audit(self, ctx: RequestContext, **entry: object) -> bool:
-        """Write the request's audit entry; False (logged) when the log cannot be written."""
+        """Commit the request's audit entry in the request's own session, before the response exists: a query's
+        entry in the transaction that read the data (one commit, one connection). A mutation's resolvers commit
+        what they did (`ctx.commit()`); whatever a failed one left uncommitted is rolled back first, never
+        committed with the entry. False (logged) when the entry could not be committed."""
         operation = f"graphql:{self.execution_context.operation_name or 'anonymous'}"
         try:
-            audit_now(ctx.store, ctx.access, operation=operation, document=self.execution_context.query or "", **entry)
+            if self.execution_context.operation_type is not OperationType.QUERY:
+                ctx.session.rollback()
+            document = self.execution_context.query or ""
+            audit_and_commit(ctx.session, ctx.access, operation=operation, document=document, **entry)
         except Exception:  # noqa: BLE001 - whatever broke, the caller decides what to withhold
             logger.exception("audit entry could not be written")
             return False

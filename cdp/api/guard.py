@@ -8,6 +8,7 @@ so that the operation to run can be chosen with a clear error before anything el
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from graphql.language import Lexer
 
@@ -52,8 +53,10 @@ class DocumentShape:
         return max(longest.values(), default=0) - 1 if longest else 0
 
 
+@lru_cache(maxsize=256)  # clients send the same few documents: lex each once, like the parser cache parses it
 def inspect_document(text: str) -> DocumentShape:
-    """Raises GraphQLError for a lexical error, DocumentRefused when a bound is exceeded."""
+    """Raises GraphQLError for a lexical error, DocumentRefused when a bound is exceeded (never cached). The
+    shape is shared between requests sending the same text: read it, never change it."""
     lexer = Lexer(Source(text))
     shape = DocumentShape()
     depth = count = 0

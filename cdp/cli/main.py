@@ -333,13 +333,12 @@ def serve(
     if workers == 1:
         _serve(store, host, port)
         return
-    import uvicorn
+    from cdp.cli.serving import run_workers
 
     store.close()
     console.print(f"GraphQL at http://{host}:{port}/graphql ({workers} processes)")
     configure_logging()
-    uvicorn.run("cdp.api.app:app_from_environment", factory=True, workers=workers, host=host, port=port,
-                log_level="warning", log_config=None)  # fmt: skip
+    run_workers("cdp.api.app:app_from_environment", workers=workers, host=host, port=port)
 
 
 def _serve(store: Store, host: str, port: int) -> None:

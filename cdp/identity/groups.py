@@ -24,12 +24,23 @@ class ProfileGroup:
 
 
 def load_group(session: Session, profile_id: str) -> ProfileGroup:
-    if session.get(Profile, profile_id) is None:
+    """The customer holding `profile_id`. The merge chain is read afresh: merges this session wrote through
+    Core statements are seen, whatever profile objects it holds."""
+    profile = session.get(Profile, profile_id)
+    if profile is None:
         raise ProfileNotFound(f"no profile with id {profile_id}")
     root_id = root_of(session, profile_id)
-    root = session.get(Profile, root_id)
+    root = profile if root_id == profile_id else session.get(Profile, root_id)
     assert root is not None
     return ProfileGroup(root, group_members(session, root_id))
+
+
+def group_of(session: Session, profile: Profile) -> ProfileGroup:
+    """The customer of a profile just read from the database (its `merged_into` is current): one never merged
+    is its own root, without a look-up of the chain."""
+    if profile.merged_into is None:
+        return ProfileGroup(profile, group_members(session, profile.id))
+    return load_group(session, profile.merged_into)
 
 
 def load_groups(session: Session, roots: list[Profile]) -> list[ProfileGroup]:

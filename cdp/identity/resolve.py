@@ -445,13 +445,21 @@ class BatchResolver:
         self._counters = {}
 
 
-def holder_of(session: Session, ident: NormalizedIdentifier) -> str | None:
-    """The profile holding this identifier (through its blind index; not necessarily a root), or None."""
+def holding_profile(session: Session, ident: NormalizedIdentifier) -> Profile | None:
+    """The profile holding this identifier (through its blind index; not necessarily a root), or None; read
+    afresh even when the session already holds it."""
     return session.execute(
-        select(col(Identity.profile_id)).where(
-            col(Identity.kind) == ident.kind, col(Identity.blind_index) == ident.blind_index
-        )
+        select(Profile)
+        .join(Identity, col(Identity.profile_id) == col(Profile.id))
+        .where(col(Identity.kind) == ident.kind, col(Identity.blind_index) == ident.blind_index)
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
+
+
+def holder_of(session: Session, ident: NormalizedIdentifier) -> str | None:
+    """The id of `holding_profile`."""
+    holder = holding_profile(session, ident)
+    return None if holder is None else holder.id
 
 
 def holders_of(session: Session, identifiers: list[NormalizedIdentifier]) -> dict[tuple[str, bytes], str]:

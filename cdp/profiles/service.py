@@ -20,12 +20,13 @@ from sqlmodel import Session, col
 
 from cdp.access.gate import AccessContext
 from cdp.categories import event_category, event_types, identifier_category
+from cdp.db import table_of
 from cdp.dictionary import dictionary
 from cdp.events.models import Event
 from cdp.events.schema import FREE_TEXT
-from cdp.identity.groups import ProfileGroup, load_group, load_groups, merge_links
+from cdp.identity.groups import ProfileGroup, group_of, load_group, load_groups, merge_links
 from cdp.identity.models import Identity, MergeRecord, Profile
-from cdp.identity.resolve import holder_of, normalize_identifiers, root_of
+from cdp.identity.resolve import holding_profile, normalize_identifiers
 from cdp.profiles.models import Trait
 from cdp.retention.policy import hold_key_owner
 from cdp.store import Store
@@ -139,10 +140,11 @@ def find_by_identifier(
     category = identifier_category(kind)
     access.require(category, field=f"profileByIdentifier(kind: {kind})")
     normalized, _ = normalize_identifiers(store.indexer, {kind: value}, country)
-    holder = holder_of(session, normalized[0]) if normalized else None
+    holder = holding_profile(session, normalized[0]) if normalized else None
     if holder is None:
         return None
-    group = customer(session, access, root_of(session, holder))
+    group = group_of(session, holder)
+    access.check_subject(group.member_ids)
     access.returned(group.root.id, category)
     return group
 
@@ -186,11 +188,12 @@ def holdings(
 def _identities(session: Session, store: Store, members: list[str], kinds: list[str]) -> list[IdentityView]:
     if not members or not kinds:
         return []
+    cols = table_of(Identity).c  # plain rows, not ORM objects: read once, decrypted, dropped
     rows = session.execute(
-        select(Identity)
-        .where(col(Identity.profile_id).in_(members), col(Identity.kind).in_(kinds))
-        .order_by(col(Identity.created_at), col(Identity.id))
-    ).scalars()
+        select(cols.id, cols.profile_id, cols.kind, cols.value_ct, cols.source, cols.created_at)
+        .where(cols.profile_id.in_(members), cols.kind.in_(kinds))
+        .order_by(cols.created_at, cols.id)
+    )
     return [
         IdentityView(
             r.id,
@@ -208,9 +211,12 @@ def _traits(session: Session, store: Store, members: list[str], granted: Callabl
     """Trait rows of these profiles whose category is granted, oldest observation first."""
     if not members:
         return []
+    cols = table_of(Trait).c  # plain rows, not ORM objects
     rows = session.execute(
-        select(Trait).where(col(Trait.profile_id).in_(members)).order_by(col(Trait.updated_at), col(Trait.id))
-    ).scalars()
+        select(cols.id, cols.profile_id, cols.name, cols.value_ct, cols.category, cols.source, cols.updated_at)
+        .where(cols.profile_id.in_(members))
+        .order_by(cols.updated_at, cols.id)
+    )
     return [
         TraitView(
             t.profile_id,
