@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, Table, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
@@ -22,6 +22,21 @@ def table_of(model: type[SQLModel]) -> Table:
     if not isinstance(table, Table):
         raise TypeError(f"{model.__name__} is not a table model")
     return table
+
+
+def partition_names(conn: Connection) -> set[str]:
+    """The tables that are partitions of another (PostgreSQL; SQLite has none). The models and schema
+    comparisons know only their parent, and reading the parent reads them all."""
+    if conn.dialect.name != "postgresql":
+        return set()
+    return set(
+        conn.execute(
+            text(
+                "SELECT relname FROM pg_class WHERE relispartition AND relkind IN ('r', 'p') "
+                "AND relnamespace = current_schema()::regnamespace"
+            )
+        ).scalars()
+    )
 
 
 class SchemaOutdated(RuntimeError):
@@ -137,4 +152,15 @@ def create_roles(url: str, owner_role: str, app_role: str) -> None:
         conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {app}"))
         conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry, alembic_version FROM {app}"))
         conn.execute(text(f"REVOKE INSERT ON alembic_version FROM {app}"))
+        # The SECURITY DEFINER functions that make and drop a month's event partition run as their owner, which
+        # must own the event table; the app role may call them (and do nothing else to the table's schema).
+        functions = conn.execute(
+            text(
+                "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
+                "AND p.prosecdef AND p.proname LIKE 'cdp\\_%'"
+            )
+        ).scalars()
+        for function in functions:
+            conn.execute(text(f"ALTER FUNCTION {function} OWNER TO {owner}"))
+            conn.execute(text(f"GRANT EXECUTE ON FUNCTION {function} TO {app}"))
     engine.dispose()
