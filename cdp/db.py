@@ -39,6 +39,11 @@ def partition_names(conn: Connection) -> set[str]:
     )
 
 
+class ConcurrentWrite(RuntimeError):
+    """A row this transaction decided on changed under it (another writer committed first); `Store.run` runs the
+    work again, which then reads the other writer's rows."""
+
+
 class SchemaOutdated(RuntimeError):
     """The data database is not at the code's migration head."""
 
