@@ -12,7 +12,8 @@ import io
 import json
 import multiprocessing
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.util import Finalize
@@ -22,6 +23,7 @@ from cdp.access.gate import AccessContext
 from cdp.auth.service import Principal
 from cdp.connectors.amazon import amazon_records
 from cdp.dictionary import dictionary
+from cdp.identity.rules import InvalidIdentifier, normalize, placeholder_reason
 from cdp.ingest.service import INGEST_ATTEMPTS, IngestOutcome, ingest
 from cdp.settings import Settings
 from cdp.store import Store
@@ -57,12 +59,8 @@ def import_file(
     workers: int = 1,
     batch_size: int | None = None,
 ) -> ImportReport:
-    """Read the file in batches and store each through the one ingest service, in its own transaction. With
-    `workers` > 1 the batches go to that many processes, each with its own store: the file is read and parsed
-    here, validation, resolution, encryption and the writes run in parallel. Concurrent batches that meet on a
-    new identifier, a re-sent event or a merge collide on a unique key (or a merge's precondition) and the
-    loser runs again (`Store.run(..., attempts=INGEST_ATTEMPTS)`), seeing the winner's rows. On SQLite the
-    workers prepare in parallel and take turns to write (one writer at a time)."""
+    """Read the file in batches and store each through the one ingest service, in its own transaction; with
+    `workers` > 1, in that many processes at once (`_in_processes`)."""
     fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     if fmt == "csv" and not source:
         raise ValueError("a CSV customer list needs --source (the system it came from, e.g. shopify)")
@@ -70,18 +68,21 @@ def import_file(
         raise ValueError(f"--format: unknown format {fmt!r}; expected jsonl, csv or amazon")
     if workers < 1:
         raise ValueError("--workers: at least 1")
-    lines = {
+    records: Callable[[], Iterator[tuple[int, object]]] = {
         "csv": lambda: _csv_records(path, source or ""),
         "jsonl": lambda: _jsonl_records(path),
         "amazon": lambda: _amazon_records(path),
-    }[fmt]()
+    }[fmt]
     report = ImportReport()
-    batches = _batches(lines, batch_size or BATCH_SIZE)
+
+    def done(batch: Batch, outcomes: list[IngestOutcome]) -> None:
+        _record(report, batch, outcomes, on_progress)
+
     if workers == 1:
-        for batch in batches:
-            _record(report, batch, _ingest(store, access, batch), on_progress)
+        for batch in _batches(records(), batch_size or BATCH_SIZE):
+            done(batch, _ingest(store, access, batch))
     else:
-        _in_processes(store.settings, access, batches, workers, lambda b, o: _record(report, b, o, on_progress))
+        _in_processes(store.settings, access, records, workers, batch_size or BATCH_SIZE, done)
     report.rejected.sort(key=lambda e: e.line)
     return report
 
@@ -128,23 +129,99 @@ def _record(
 def _in_processes(
     settings: Settings,
     access: AccessContext,
-    batches: Iterator[Batch],
+    records: Callable[[], Iterator[tuple[int, object]]],
     workers: int,
+    size: int,
     done: Callable[[Batch, list[IngestOutcome]], None],
 ) -> None:
-    """Each batch to the next free process; at most two per process wait, so a large file is never held whole.
-    Spawned, not forked: a forked child would share the parent's open database connections."""
+    """Batches to `workers` processes, each with its own store; the file is read here (twice: first to learn
+    which lines belong together). Lines joined by an identifier go to the same process, in file order, so
+    batches running at the same time seldom meet on a new identifier or a merge: when they do, they collide on a
+    unique key (or a merge's precondition) and the loser runs again (`Store.run(..., attempts=INGEST_ATTEMPTS)`),
+    seeing the winner's rows. On SQLite the processes prepare in parallel and take turns to write.
+    Spawned, not forked: a forked child would share this process's open database connections (and the threads
+    of a progress bar)."""
+    route = _Router(records(), workers)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_open_worker, initargs=(settings,)) as pool:
-        pending: dict[Future[list[IngestOutcome]], Batch] = {}
-        for batch in batches:
-            if len(pending) >= 2 * workers:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+    with ExitStack() as stack:
+        pools = [
+            stack.enter_context(
+                ProcessPoolExecutor(1, mp_context=context, initializer=_open_worker, initargs=(settings,))
+            )
+            for _ in range(workers)
+        ]
+        running: list[dict[Future[list[IngestOutcome]], Batch]] = [{} for _ in range(workers)]
+        filling: list[Batch] = [[] for _ in range(workers)]
+
+        def collect(worker: int, keep: int) -> None:
+            while len(running[worker]) > keep:
+                finished, _ = wait(running[worker], return_when=FIRST_COMPLETED)
                 for future in finished:
-                    done(pending.pop(future), future.result())
-            pending[pool.submit(_ingest_in_worker, access.principal, access.purpose, batch)] = batch
-        for future in as_completed(pending):
-            done(pending[future], future.result())
+                    done(running[worker].pop(future), future.result())
+
+        def send(worker: int) -> None:
+            collect(worker, 1)  # one batch running and one waiting per process: the file is never held whole
+            batch, filling[worker] = filling[worker], []
+            running[worker][pools[worker].submit(_ingest_in_worker, access.principal, access.purpose, batch)] = batch
+
+        for line, record in records():
+            if isinstance(record, LineError):
+                done([(line, record)], [])
+                continue
+            worker = route(record)
+            filling[worker].append((line, record))
+            if len(filling[worker]) >= size:
+                send(worker)
+        for worker in range(workers):
+            if filling[worker]:
+                send(worker)
+        for worker in range(workers):
+            collect(worker, 0)
+
+
+class _Router:
+    """Which process a record goes to. Records that share an identifier (normalized as identity resolution
+    normalizes it; placeholders, which link nothing, left out), directly or through other records, form one
+    group, and a group goes to one process; a record with no usable identifier to the next in turn."""
+
+    def __init__(self, records: Iterator[tuple[int, object]], workers: int) -> None:
+        self.workers, self.turn = workers, 0
+        self.parent: dict[tuple[str, str], tuple[str, str]] = {}
+        for _, record in records:
+            keys = self._keys(record)
+            for key in keys:
+                self.parent.setdefault(key, key)
+            for a, b in zip(keys, keys[1:], strict=False):
+                self.parent[self._find(b)] = self._find(a)
+
+    def __call__(self, record: object) -> int:
+        keys = self._keys(record)
+        if not keys:
+            self.turn += 1
+            return self.turn % self.workers
+        return hash(self._find(keys[0])) % self.workers
+
+    def _find(self, key: tuple[str, str]) -> tuple[str, str]:
+        while (up := self.parent[key]) != key:
+            self.parent[key] = self.parent[up]  # path halving: later look-ups take shorter walks
+            key = up
+        return key
+
+    @staticmethod
+    def _keys(record: object) -> list[tuple[str, str]]:
+        identifiers = record.get("identifiers") if isinstance(record, dict) else None
+        if not isinstance(identifiers, dict):
+            return []
+        country = record.get("country") if isinstance(record, dict) else None
+        keys = []
+        for kind, value in identifiers.items():
+            try:
+                normalized = normalize(str(kind), value, country if isinstance(country, str) else None)
+            except InvalidIdentifier:
+                continue
+            if placeholder_reason(str(kind), normalized) is None:
+                keys.append((str(kind), normalized))
+        return keys
 
 
 _worker_store: Store | None = None  # one per worker process, opened when the process starts

@@ -98,10 +98,11 @@ def ingest(
     prepared = _own_subject_only(session, access, prepared, outcomes, denials)
     classified = classifier.classify({item.index: item.event for item in prepared})  # PII detection, once per batch
     stored = _store_batch(session, store, access, prepared, classified)
-    _audit(session, access, stored, list(written), denials)
     refresh_for(session, store, [o.profile_id for o in stored if o.status == "stored" and o.profile_id])
     outcomes.update({o.index: o for o in stored})
     classified.record(session, [o.index for o in stored if o.status == "stored"])
+    # Last: appending to the audit chain locks its head until commit, holding up every other audited write.
+    _audit(session, access, stored, list(written), denials)
     if gpc:
         apply_gpc(session, access, [o.profile_id for o in stored if o.status == "stored" and o.profile_id])
     return [outcomes[i] for i in range(len(raw_events))]
