@@ -48,8 +48,10 @@ class SchemaOutdated(RuntimeError):
     """The data database is not at the code's migration head."""
 
 
-def make_engine(url: str) -> Engine:
-    """SQLite gets WAL, a busy timeout and foreign keys; its directory is created on first use."""
+def make_engine(url: str, *, pool_size: int = 10, pooler: bool = False) -> Engine:
+    """SQLite gets WAL, a busy timeout and foreign keys; its directory is created on first use. PostgreSQL gets a
+    pool of `pool_size` connections (and as many more under load); behind a transaction-pooling `pooler`, no
+    prepared statements (psycopg prepares a query run five times on one connection)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -68,7 +70,8 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    options = {"prepare_threshold": None} if pooler else {}
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, connect_args=options)
 
 
 def alembic_config(url: str) -> Config:

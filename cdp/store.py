@@ -32,13 +32,14 @@ class Store:
     @classmethod
     def open(cls, settings: Settings | None = None, *, require_current_schema: bool = True) -> Store:
         settings = settings or get_settings()
-        engine = make_engine(settings.resolved_database_url())
+        size, pooler = settings.database_pool_size, settings.database_pooler
+        engine = make_engine(settings.resolved_database_url(), pool_size=size, pooler=pooler)
         if require_current_schema:
             check_schema(engine)
         if settings.production:
             check_database_role(engine)
         keystore = KeyStore(
-            make_engine(settings.resolved_keystore_url()),
+            make_engine(settings.resolved_keystore_url(), pool_size=size, pooler=pooler),
             load_key_ring(settings),
             cache_size=settings.dek_cache_size,
             reload_ring=lambda: load_key_ring(settings),  # picks up `cdp keys rotate` while running

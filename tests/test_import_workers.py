@@ -1,21 +1,31 @@
 """`cdp import --workers 2`: two processes ingest the batches of one file at the same time, on PostgreSQL and on
-SQLite (where they take turns to write). The file is built so that the batches race: every customer's events
-are spread over different batches, first introducing identifiers separately, then linking them (merges), with a
-re-sent copy of one event and trait values whose newest observation must win whatever the order of arrival.
-The expected result is written by hand and holds for any order of the batches."""
+SQLite (where they take turns to write), and through a transaction-pooling pgbouncer. Lines joined by an
+identifier go to the same process; here every customer already exists with an email and a phone, and the file
+reaches it through two groups of lines that share no identifier (one by email, one by phone), which may land on
+different processes and then write to the same customer at the same time: traits whose newest observation must
+win whatever the order, orders the computed traits must all count, a re-sent event stored once. The expected
+result is written by hand and holds for any order of the batches."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
+import socket
+import subprocess
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 from sqlmodel import col
 from typer.testing import CliRunner
 
+from cdp.cli.importer import import_file
 from cdp.cli.main import app
 from cdp.events.models import Event, EventKey
 from cdp.identity.models import Profile, ReviewItem
@@ -32,18 +42,33 @@ runner = CliRunner()
 
 
 def _customer(n: int) -> tuple[dict[str, str], list[dict]]:
-    email, phone, device = f"racer{n}@example.com", f"+4915112340{n:03d}", f"device-racer-{n}"
-    events = [
-        event({"email": email}, source_event_id=f"c{n}-identify", occurred_at="2026-01-02T10:00:00+00:00",
-              traits={"city": f"Second {n}"}),
-        event({"phone": phone}, type="page_view", source_event_id=f"c{n}-view",
+    """The customer's identifiers, and the file's lines about it (the first order sent twice)."""
+    email, phone = f"racer{n}@example.com", f"+4915112340{n:03d}"
+    by_email = [
+        order({"email": email, "device_id": f"laptop-{n}"}, source_event_id=f"c{n}-order-1",
+              occurred_at="2026-01-02T10:00:00+00:00", traits={"city": f"Second {n}"}),
+        event({"email": email}, type="page_view", source_event_id=f"c{n}-view",
               occurred_at="2026-01-03T10:00:00+00:00"),
-        order({"email": email, "phone": phone}, source_event_id=f"c{n}-order-1",
-              occurred_at="2026-01-05T10:00:00+00:00", traits={"city": f"Newest {n}"}),
-        order({"phone": phone, "device_id": device}, source_event_id=f"c{n}-order-2",
-              occurred_at="2026-01-01T10:00:00+00:00", traits={"city": f"Oldest {n}"}),
     ]  # fmt: skip
-    return {"email": email, "phone": phone, "device_id": device}, [*events, events[2]]  # the first order twice
+    by_phone = [
+        order({"phone": phone, "device_id": f"phone-{n}"}, source_event_id=f"c{n}-order-2",
+              occurred_at="2026-01-05T10:00:00+00:00", traits={"city": f"Newest {n}"}),
+        order({"phone": phone}, source_event_id=f"c{n}-order-3", occurred_at="2026-01-01T10:00:00+00:00",
+              traits={"city": f"Oldest {n}"}),
+    ]  # fmt: skip
+    return {"email": email, "phone": phone}, [*by_email, *by_phone, by_email[0]]
+
+
+def _race_file(store: Store, tmp_path: Path) -> tuple[list[dict[str, str]], Path]:
+    """Every customer stored with both identifiers; the file of their lines, shuffled."""
+    customers = [_customer(n) for n in range(CUSTOMERS)]
+    known = ingest_all(store, *(event(ids, source_event_id=f"known-{n}") for n, (ids, _) in enumerate(customers)))
+    assert {o.status for o in known} == {"stored"}
+    lines = [json.dumps(e) for _, events in customers for e in events]
+    random.Random(15).shuffle(lines)
+    path = tmp_path / "race.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return [ids for ids, _ in customers], path
 
 
 def _count(store: Store, model: type) -> int:
@@ -51,33 +76,80 @@ def _count(store: Store, model: type) -> int:
         return s.execute(select(func.count()).select_from(model)).scalar_one()
 
 
-def test_two_workers_store_each_event_once_and_each_customer_as_one_profile(cli_env: Settings, tmp_path: Path) -> None:
-    customers = [_customer(n) for n in range(CUSTOMERS)]
-    lines = [json.dumps(e) for _, events in customers for e in events]
-    random.Random(15).shuffle(lines)  # one customer's events land in batches that run at the same time
-    path = tmp_path / "race.jsonl"
-    path.write_text("\n".join(lines) + "\n")
+def _assert_one_customer_each(store: Store, customers: list[dict[str, str]]) -> None:
+    assert _count(store, Event) == _count(store, EventKey) == 5 * CUSTOMERS
+    assert _count(store, ReviewItem) == 0
+    with store.session() as s:
+        roots = select(func.count()).select_from(Profile).where(col(Profile.merged_into).is_(None))
+        assert s.execute(roots).scalar_one() == CUSTOMERS
+        for n, identifiers in enumerate(customers):
+            [root] = {reads.find(s, store, kind, value) for kind, value in identifiers.items()}
+            assert root is not None
+            assert len(reads.events(s, store, root)) == 5
+            assert reads.traits(s, store, root)["city"].value == f"Newest {n}"  # the newest observation
+            computed = s.get(ComputedTrait, root)
+            assert computed is not None and computed.order_count == 3  # no batch's order missed
 
+
+def test_two_workers_store_each_event_once_and_each_customer_as_one_profile(
+    store: Store, cli_env: Settings, tmp_path: Path
+) -> None:
+    customers, path = _race_file(store, tmp_path)
     result = runner.invoke(app, ["import", str(path), "--workers", "2", "--batch-size", "4"])
-
     assert result.exit_code == 0, result.output
     assert f"{4 * CUSTOMERS} stored, {CUSTOMERS} duplicates, 0 rejected of {5 * CUSTOMERS} lines" in result.output
-    store = Store.open(cli_env)
+    _assert_one_customer_each(store, customers)
+
+
+@pytest.fixture
+def pgbouncer(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """A pgbouncer in transaction mode in front of the test database, with two server connections for all
+    its clients: the URL to reach the database through it."""
+    binary = shutil.which("pgbouncer")
+    if not settings.database_url.startswith("postgresql") or binary is None:
+        pytest.skip("needs PostgreSQL and a pgbouncer binary")
+    server = make_url(settings.database_url)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path / "pgbouncer"
+    folder.mkdir()
+    (folder / "users.txt").write_text(f'"{server.username}" ""\n')
+    (folder / "pgbouncer.ini").write_text(
+        f"[databases]\n* = host={server.host} port={server.port}\n"
+        f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {folder / 'users.txt'}\npool_mode = transaction\n"
+        "default_pool_size = 2\nmax_client_conn = 100\n"
+    )
+    for path in (tmp_path, folder, *folder.iterdir()):
+        path.chmod(0o755)  # pgbouncer refuses to run as root: it reads these as nobody
+    as_nobody = ["-u", "nobody"] if os.geteuid() == 0 else []
+    process = subprocess.Popen([binary, *as_nobody, str(folder / "pgbouncer.ini")], stderr=subprocess.PIPE)
     try:
-        assert _count(store, Event) == _count(store, EventKey) == 4 * CUSTOMERS
-        assert _count(store, ReviewItem) == 0
-        with store.session() as s:
-            roots = select(func.count()).select_from(Profile).where(col(Profile.merged_into).is_(None))
-            assert s.execute(roots).scalar_one() == CUSTOMERS
-            for n, (identifiers, _) in enumerate(customers):
-                [root] = {reads.find(s, store, kind, value) for kind, value in identifiers.items()}
-                assert root is not None
-                assert len(reads.events(s, store, root)) == 4
-                assert reads.traits(s, store, root)["city"].value == f"Newest {n}"  # the newest observation
-                computed = s.get(ComputedTrait, root)
-                assert computed is not None and computed.order_count == 2  # neither batch's order missed
+        for _ in range(100):
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield server.set(port=port).render_as_string(hide_password=False)
     finally:
-        store.close()
+        process.terminate()
+        process.wait(10)
+
+
+def test_two_workers_through_a_transaction_pooling_pgbouncer(
+    store: Store, settings: Settings, pgbouncer: str, tmp_path: Path
+) -> None:
+    """CDP_DATABASE_POOLER=true: four processes' connections share two server connections, transaction by
+    transaction (the advisory locks the code takes are all transaction-scoped, and it prepares no statement)."""
+    customers, path = _race_file(store, tmp_path)
+    pooled = Store.open(settings.model_copy(update={"database_url": pgbouncer, "database_pooler": True}))
+    try:
+        report = import_file(pooled, path, access=OPERATOR, workers=2, batch_size=4)
+        assert (report.stored, report.duplicates, report.rejected) == (4 * CUSTOMERS, CUSTOMERS, [])
+        _assert_one_customer_each(pooled, customers)
+    finally:
+        pooled.close()
 
 
 # -- two batches of one customer, interleaved on purpose (PostgreSQL: the second writer's wait is visible) -----
@@ -159,3 +231,14 @@ def test_a_merge_a_concurrent_batch_made_first_is_built_on_not_undone(store: Sto
         parents = {pid: s.get(Profile, pid).merged_into for pid in (p0.profile_id, p1.profile_id, p2.profile_id)}
         assert parents == {p0.profile_id: None, p1.profile_id: p0.profile_id, p2.profile_id: p1.profile_id}
         assert {reads.find(s, store, k, v) for k, v in (p0_ids | p1_ids | p2_ids).items()} == {p0.profile_id}
+
+
+def test_each_processs_pools_follow_the_pool_size_setting(settings: Settings) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("SQLite files need no connection pool sizing")
+    store = Store.open(settings.model_copy(update={"database_pool_size": 3}))
+    try:
+        pool = store.engine.pool  # (the test key store is a SQLite file)
+        assert (pool.size(), pool._max_overflow) == (3, 3)  # type: ignore[attr-defined]
+    finally:
+        store.close()
