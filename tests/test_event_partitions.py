@@ -3,6 +3,7 @@ event_key, and maintenance keeps months ahead and gives rows that landed in the 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
@@ -18,6 +19,7 @@ from cdp.events.partitions import DEFAULT_PARTITION, ensure_partitions, partitio
 from cdp.ids import utcnow
 from cdp.settings import Settings
 from cdp.store import Store
+from cdp.worker.loop import run_forever
 from tests import reads
 from tests.conftest import TEST_MASTER_KEY
 from tests.factories import event, ingest_all, order
@@ -153,6 +155,15 @@ def test_maintenance_makes_months_ahead_and_moves_defaulted_rows_into_their_mont
     with store.session() as s:
         assert len(reads.events(s, store, outcomes[0].profile_id or "")) == 3  # read through the parent as before
     assert store.run(lambda s: ensure_partitions(s, date(future, 12, 20))) == []  # nothing left to do
+
+
+def test_cdp_worker_makes_partitions_before_its_first_pass(store: Store) -> None:
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("partitions are PostgreSQL's; SQLite keeps one event table")
+    [old] = ingest_all(store, event({"email": "worker@example.com"}, occurred_at="2019-06-01T10:00:00+00:00"))
+    stop = threading.Event()
+    run_forever(store, stop, poll_seconds=0.01, on_pass=lambda _: stop.set())
+    assert _partition_of(store, old.event_id or "") == "event_2019_06"
 
 
 def test_maintenance_does_nothing_on_sqlite(store: Store) -> None:

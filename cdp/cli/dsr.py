@@ -242,9 +242,10 @@ def retention_run(
     table = Table("category", "expired before", "events", "profiles", title="dry run" if dry_run else "deleted")
     for c in report.categories:
         table.add_row(c.category, str(c.cutoff), str(c.expired), str(c.profiles))
-    Console().print(table)
+    out = Console()
+    out.print(table)
     if report.months_dropped:
         months = ", ".join(f"{m:%Y-%m}" for m in report.months_dropped)
-        console.print(f"{'would drop' if dry_run else 'dropped'} whole month partitions (every row expired): {months}")
+        out.print(f"{'would drop' if dry_run else 'dropped'} whole month partitions (every row expired): {months}")
     if report.hold_keys_shredded:
         console.print(f"{report.hold_keys_shredded} legal-hold keys shredded (nothing left under hold)")
