@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, Table, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
@@ -24,12 +24,34 @@ def table_of(model: type[SQLModel]) -> Table:
     return table
 
 
+def partition_names(conn: Connection) -> set[str]:
+    """The tables that are partitions of another (PostgreSQL; SQLite has none). The models and schema
+    comparisons know only their parent, and reading the parent reads them all."""
+    if conn.dialect.name != "postgresql":
+        return set()
+    return set(
+        conn.execute(
+            text(
+                "SELECT relname FROM pg_class WHERE relispartition AND relkind IN ('r', 'p') "
+                "AND relnamespace = current_schema()::regnamespace"
+            )
+        ).scalars()
+    )
+
+
+class ConcurrentWrite(RuntimeError):
+    """A row this transaction decided on changed under it (another writer committed first); `Store.run` runs the
+    work again, which then reads the other writer's rows."""
+
+
 class SchemaOutdated(RuntimeError):
     """The data database is not at the code's migration head."""
 
 
-def make_engine(url: str) -> Engine:
-    """SQLite gets WAL, a busy timeout and foreign keys; its directory is created on first use."""
+def make_engine(url: str, *, pool_size: int = 10, pooler: bool = False) -> Engine:
+    """SQLite gets WAL, a busy timeout and foreign keys; its directory is created on first use. PostgreSQL gets a
+    pool of `pool_size` connections (and as many more under load); behind a transaction-pooling `pooler`, no
+    prepared statements (psycopg prepares a query run five times on one connection)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -48,7 +70,8 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    options = {"prepare_threshold": None} if pooler else {}
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, connect_args=options)
 
 
 def alembic_config(url: str) -> Config:
@@ -137,4 +160,15 @@ def create_roles(url: str, owner_role: str, app_role: str) -> None:
         conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {app}"))
         conn.execute(text(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry, alembic_version FROM {app}"))
         conn.execute(text(f"REVOKE INSERT ON alembic_version FROM {app}"))
+        # The SECURITY DEFINER functions that make and drop a month's event partition run as their owner, which
+        # must own the event table; the app role may call them (and do nothing else to the table's schema).
+        functions = conn.execute(
+            text(
+                "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
+                "AND p.prosecdef AND p.proname LIKE 'cdp\\_%'"
+            )
+        ).scalars()
+        for function in functions:
+            conn.execute(text(f"ALTER FUNCTION {function} OWNER TO {owner}"))
+            conn.execute(text(f"GRANT EXECUTE ON FUNCTION {function} TO {app}"))
     engine.dispose()

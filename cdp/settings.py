@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     # A signed audit checkpoint is written after an audited commit at most this often (0: after every one).
     # Entries after the newest checkpoint are not yet protected against being cut off the log's end.
     audit_checkpoint_seconds: float = 0.0
+    # PostgreSQL, per process and database: connections kept open, and as many more opened under load.
+    database_pool_size: int = 10
+    # The databases are reached through a transaction-pooling pooler (pgbouncer pool_mode = transaction): no
+    # server-side prepared statements, which live on one server connection the next transaction may not get.
+    database_pooler: bool = False
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'cdp.db'}"

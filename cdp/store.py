@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from cdp.crypto.keystore import BlindIndexer, KeyStore
 from cdp.crypto.master import load_key_ring
-from cdp.db import check_database_role, check_schema, make_engine
+from cdp.db import ConcurrentWrite, check_database_role, check_schema, make_engine
 from cdp.events.currency import RateTable
 from cdp.settings import Settings, get_settings
 
@@ -32,13 +32,14 @@ class Store:
     @classmethod
     def open(cls, settings: Settings | None = None, *, require_current_schema: bool = True) -> Store:
         settings = settings or get_settings()
-        engine = make_engine(settings.resolved_database_url())
+        size, pooler = settings.database_pool_size, settings.database_pooler
+        engine = make_engine(settings.resolved_database_url(), pool_size=size, pooler=pooler)
         if require_current_schema:
             check_schema(engine)
         if settings.production:
             check_database_role(engine)
         keystore = KeyStore(
-            make_engine(settings.resolved_keystore_url()),
+            make_engine(settings.resolved_keystore_url(), pool_size=size, pooler=pooler),
             load_key_ring(settings),
             cache_size=settings.dek_cache_size,
             reload_ring=lambda: load_key_ring(settings),  # picks up `cdp keys rotate` while running
@@ -69,13 +70,13 @@ class Store:
 
     def run(self, work: Callable[[Session], T], *, attempts: int = 1) -> T:
         """`work` in one transaction, run again from scratch when a concurrent writer won a unique-constraint
-        race (the next attempt sees the other writer's rows)."""
+        race or changed a row this work decided on (the next attempt sees the other writer's rows)."""
         attempt = 1
         while True:
             try:
                 with self.transaction() as session:
                     return work(session)
-            except (IntegrityError, OperationalError):
+            except (IntegrityError, OperationalError, ConcurrentWrite):
                 if attempt >= attempts:
                     raise
                 attempt += 1

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from cdp.db import make_engine
+from cdp.db import make_engine, partition_names
 from cdp.metadata import metadata
 from cdp.settings import get_settings
 
@@ -18,8 +18,15 @@ def run_offline() -> None:
 
 def run_online() -> None:
     engine = make_engine(url)
+    with engine.connect() as probe:  # its own connection: a query here would leave the migrations' uncommitted
+        partitions = partition_names(probe)  # autogenerate compares the parent table, not each month
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            render_as_batch=True,
+            include_name=lambda name, type_, _parents: type_ != "table" or name not in partitions,
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,9 @@ from cdp.db import DatabaseRoleError, make_engine
 from cdp.dsr.models import DsrRequest
 from cdp.dsr.settings import get_dsr_settings
 from cdp.events.models import Event
+from cdp.events.partitions import ensure_partitions
 from cdp.pii import analyzer
+from cdp.retention.service import run_retention
 from cdp.settings import Settings, get_settings
 from cdp.store import Store
 from tests import reads
@@ -797,6 +799,31 @@ def test_production_refuses_a_superuser_and_the_audit_table_owner(
                 pytest.raises(ProgrammingError, match="permission denied|must be owner"),
             ):
                 conn.execute(text(statement))
+    finally:
+        app_store.close()
+
+
+def test_the_application_role_makes_and_drops_event_partitions_only_through_the_two_functions(
+    settings: Settings, cli_env: Settings, roles: tuple[str, str]
+) -> None:
+    """The app role does not own the event table, so it cannot run DDL on it; the SECURITY DEFINER functions of
+    migration 0014 (owned by the owner role after --create-roles) make and drop a month's partition for it."""
+    owner, app_role = roles
+    created = runner.invoke(cli, ["db", "upgrade", "--create-roles", "--owner-role", owner, "--app-role", app_role])
+    assert created.exit_code == 0, created.output
+    today = date(2026, 3, 1)
+    app_store = Store.open(_as(settings, app_role))
+    try:
+        ingest_all(app_store, order({"email": "roles@example.com"}, occurred_at="2018-01-10T10:00:00+00:00"))
+        assert date(2018, 1, 1) in app_store.run(lambda s: ensure_partitions(s, today))
+        with app_store.engine.connect() as conn:
+            owners = conn.execute(text("SELECT tableowner FROM pg_tables WHERE tablename LIKE 'event_20%'"))
+            assert set(owners.scalars()) == {owner}
+            with pytest.raises(ProgrammingError, match="must be owner"):
+                conn.execute(text("DROP TABLE event_2026_03"))
+        retention = AccessContext.operator("legal_compliance")
+        report = app_store.run(lambda s: run_retention(s, app_store, retention, dry_run=False, today=today))
+        assert report.months_dropped == [date(2018, 1, 1)] and report.expired == 1
     finally:
         app_store.close()
 

@@ -21,7 +21,7 @@ from cdp.access.gate import AccessContext
 from cdp.activation.access import destination_access
 from cdp.activation.definitions import Definitions, definitions
 from cdp.categories import event_category
-from cdp.events.models import Event
+from cdp.events.models import Event, event_by_id
 from cdp.identity.groups import ProfileNotFound, load_group
 from cdp.ids import utcnow
 from cdp.outbox.models import Destination, OutboxDelivery
@@ -162,7 +162,7 @@ def _render(
     }
     event_id = payload.get("event_id")
     if event_id and access.allows(PURCHASE, "export"):
-        event = session.get(Event, event_id)
+        event = event_by_id(session, event_id)
         if event is not None:
             body[event.type] = _event_body(store, access, group.root.id, event)
     return body

@@ -22,7 +22,7 @@ from cdp.activation.access import trigger_access
 from cdp.activation.definitions import Definitions, QuietHours, Trigger, definitions
 from cdp.activation.models import TriggerJob
 from cdp.categories import event_category
-from cdp.events.models import Event
+from cdp.events.models import Event, event_by_id
 from cdp.identity.groups import ProfileGroup, ProfileNotFound, load_group
 from cdp.outbox.models import Destination, OutboxDelivery
 from cdp.profiles.service import CustomerView, views
@@ -115,7 +115,7 @@ def _condition(
     """None when the trigger still applies; a reason to skip; or a later time to look again."""
     members = group.member_ids
     if job.trigger in ("abandoned_cart", "review_request"):
-        event = session.get(Event, job.event_id) if job.event_id else None
+        event = event_by_id(session, job.event_id) if job.event_id else None
         if event is None:
             return "event gone"
         if job.trigger == "review_request":

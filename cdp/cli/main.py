@@ -264,6 +264,10 @@ def import_(
     fmt: str | None = typer.Option(None, "--format", help="jsonl, csv or amazon (default: by file extension)."),
     source: str | None = typer.Option(None, help="For CSV: the system the list came from."),
     purpose: str = typer.Option("order_fulfillment", help="Purpose of this processing (audited)."),
+    workers: int = typer.Option(
+        1, min=1, help="Processes ingesting batches in parallel (PostgreSQL; SQLite writes one batch at a time)."
+    ),
+    batch_size: int | None = typer.Option(None, min=1, help="Lines per batch, one transaction each [default: 500]."),
 ) -> None:
     """Import a file; bad lines are reported with their number and reason, every good line is stored."""
     from cdp.cli.importer import import_file
@@ -282,6 +286,8 @@ def import_(
                 source=source,
                 access=AccessContext.operator(purpose),
                 on_progress=lambda n: bar.advance(task, n),
+                workers=workers,
+                batch_size=batch_size,
             )
         except (ValueError, UnicodeDecodeError) as exc:
             raise fail(str(exc)) from None

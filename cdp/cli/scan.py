@@ -33,6 +33,7 @@ NON_PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "identity": ("id", "profile_id", "kind", "source"),
     "trait": ("id", "profile_id", "category", "source"),
     "event": ("id", "profile_id", "source", "type", "currency", "base_currency"),
+    "event_key": ("event_id", "profile_id", "source"),
     "merge_record": ("id", "survivor_id", "absorbed_id", "identifier_kind", "identity_id", "event_id"),
     "review_item": ("id", "profile_ids", "identifier_kind", "event_id", "status"),
     "api_key": ("id", "role", "prefix", "key_hash", "profile_id"),

@@ -28,7 +28,7 @@ from cdp.auth.models import ApiKey
 from cdp.crypto.cipher import DecryptionError, key_id_of
 from cdp.dsr.common import audit_dsr, held_categories, subject_group
 from cdp.dsr.models import DsrRequest, LegalHold, Suppression
-from cdp.events.models import Event
+from cdp.events.models import Event, delete_events
 from cdp.identity.models import Identity, MergeRecord, Profile
 from cdp.ids import utcnow
 from cdp.outbox import service as outbox
@@ -113,15 +113,15 @@ def _hold(session: Session, store: Store, members: list[str], request_id: str, p
     if not held_types:
         return []
     rows = session.execute(
-        select(col(Event.id), col(Event.profile_id), col(Event.type), col(Event.properties_ct)).where(
-            col(Event.profile_id).in_(members), col(Event.type).in_(held_types)
-        )
+        select(
+            col(Event.id), col(Event.occurred_at), col(Event.profile_id), col(Event.type), col(Event.properties_ct)
+        ).where(col(Event.profile_id).in_(members), col(Event.type).in_(held_types))
     ).all()
     keystore = store.keystore
     counts: Counter[tuple[str, str]] = Counter()
     keyed: set[str] = set()
     updates = []
-    for event_id, profile_id, event_type, blob in rows:
+    for event_id, occurred_at, profile_id, event_type, blob in rows:
         owner = hold_key_owner(profile_id)
         counts[(profile_id, event_type)] += 1
         if owner not in keyed:
@@ -132,7 +132,7 @@ def _hold(session: Session, store: Store, members: list[str], request_id: str, p
             continue  # a resumed erasure: already moved
         plain = keystore.decrypt(profile_id, "event", "properties", event_id, blob)
         sealed = keystore.encrypt(owner, "event", "properties", event_id, plain)
-        updates.append({"id": event_id, "properties_ct": sealed})
+        updates.append({"id": event_id, "occurred_at": occurred_at, "properties_ct": sealed})  # the primary key
     if updates:
         session.execute(update(Event), updates)
     already = {
@@ -172,7 +172,6 @@ def _delete_rows(session: Session, members: list[str], held_types: list[str]) ->
     statements = {
         "identities": delete(Identity).where(col(Identity.profile_id).in_(members)),
         "traits": delete(Trait).where(col(Trait.profile_id).in_(members)),
-        "events": delete(Event).where(col(Event.profile_id).in_(members), col(Event.type).not_in(held_types)),
         "merge_records": delete(MergeRecord).where(
             col(MergeRecord.survivor_id).in_(members) | col(MergeRecord.absorbed_id).in_(members)
         ),
@@ -183,7 +182,9 @@ def _delete_rows(session: Session, members: list[str], held_types: list[str]) ->
         .where(col(ApiKey.profile_id).in_(members), col(ApiKey.revoked_at).is_(None))
         .values(revoked_at=utcnow()),
     }
-    return {name: _rowcount(session.execute(statement)) for name, statement in statements.items()}
+    counts = {name: _rowcount(session.execute(statement)) for name, statement in statements.items()}
+    counts["events"] = delete_events(session, col(Event.profile_id).in_(members), col(Event.type).not_in(held_types))
+    return counts
 
 
 def _rowcount(result: Result[Any]) -> int:

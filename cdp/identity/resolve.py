@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlmodel import Session, col
 
 from cdp.crypto.keystore import BlindIndexer, KeyStore
-from cdp.db import table_of
+from cdp.db import ConcurrentWrite, table_of
 from cdp.identity.models import Identity, KeepApart, MergeRecord, Profile, ReviewItem
 from cdp.identity.rules import InvalidIdentifier, identity_rules, normalize, placeholder_reason, rules
 from cdp.ids import new_id, utcnow
@@ -425,12 +425,17 @@ class BatchResolver:
         if self._identities:
             self.session.connection().execute(insert(table_of(Identity)), self._identities)
         if self._relinks:
-            self.session.connection().execute(
-                update(table_of(Profile))
-                .where(table_of(Profile).c.id == bindparam("pid"))
+            table = table_of(Profile)
+            # Only a root is absorbed. A concurrent writer that merged one of them first (committed, or holding
+            # the row until it does) makes this batch's view stale: it runs again rather than undo that merge.
+            relinked = self.session.connection().execute(
+                update(table)
+                .where(table.c.id == bindparam("pid"), table.c.merged_into.is_(None))
                 .values(merged_into=bindparam("parent")),
                 self._relinks,
             )
+            if relinked.rowcount != len(self._relinks):
+                raise ConcurrentWrite("a profile this batch merges was merged by a concurrent writer")
         if self._merges:
             self.session.connection().execute(insert(table_of(MergeRecord)), self._merges)
         if self._reviews:

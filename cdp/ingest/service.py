@@ -24,7 +24,7 @@ from cdp.consents.service import apply_gpc
 from cdp.db import table_of
 from cdp.dsr.suppression import SUPPRESSED, suppressed
 from cdp.events.currency import MoneyError, to_minor
-from cdp.events.models import Event
+from cdp.events.models import Event, EventKey
 from cdp.events.schema import IncomingEvent, InvalidEvent, parse_event
 from cdp.identity.groups import load_group
 from cdp.identity.resolve import BatchResolver, NormalizedIdentifier, holders_of, normalize_identifiers
@@ -98,10 +98,11 @@ def ingest(
     prepared = _own_subject_only(session, access, prepared, outcomes, denials)
     classified = classifier.classify({item.index: item.event for item in prepared})  # PII detection, once per batch
     stored = _store_batch(session, store, access, prepared, classified)
-    _audit(session, access, stored, list(written), denials)
     refresh_for(session, store, [o.profile_id for o in stored if o.status == "stored" and o.profile_id])
     outcomes.update({o.index: o for o in stored})
     classified.record(session, [o.index for o in stored if o.status == "stored"])
+    # Last: appending to the audit chain locks its head until commit, holding up every other audited write.
+    _audit(session, access, stored, list(written), denials)
     if gpc:
         apply_gpc(session, access, [o.profile_id for o in stored if o.status == "stored" and o.profile_id])
     return [outcomes[i] for i in range(len(raw_events))]
@@ -294,12 +295,12 @@ def _existing_events(session: Session, batch: list[_Prepared]) -> dict[tuple[str
     ids = sorted({event_id for _, event_id in keys})
     found: dict[tuple[str, str], tuple[str, str]] = {}
     for start in range(0, len(ids), 500):
-        # source IN (...) AND source_event_id IN (...) uses the (source, source_event_id) unique index, where a
+        # source IN (...) AND source_event_id IN (...) uses the (source, source_event_id) primary key, where a
         # row-value IN makes SQLite scan the table; pairs outside the batch are filtered out below.
         rows = session.execute(
-            select(col(Event.source), col(Event.source_event_id), col(Event.id), col(Event.profile_id)).where(
-                col(Event.source).in_(sources), col(Event.source_event_id).in_(ids[start : start + 500])
-            )
+            select(
+                col(EventKey.source), col(EventKey.source_event_id), col(EventKey.event_id), col(EventKey.profile_id)
+            ).where(col(EventKey.source).in_(sources), col(EventKey.source_event_id).in_(ids[start : start + 500]))
         )
         found.update({(s, sid): (eid, pid) for s, sid, eid, pid in rows if (s, sid) in keys})
     return found
@@ -380,6 +381,12 @@ class _RowWriter:
 
     def flush(self) -> None:
         if self._events:
+            keys = [
+                {"source": e["source"], "source_event_id": e["source_event_id"], "event_id": e["id"],
+                 "profile_id": e["profile_id"]}
+                for e in self._events
+            ]  # fmt: skip
+            self.session.connection().execute(insert(table_of(EventKey)), keys)  # a concurrent twin fails here
             self.session.connection().execute(insert(table_of(Event)), self._events)
         if self._new_traits:
             self.session.connection().execute(insert(table_of(Trait)), self._new_traits)
@@ -387,7 +394,8 @@ class _RowWriter:
             table = table_of(Trait)
             self.session.connection().execute(
                 update(table)
-                .where(table.c.id == bindparam("trait_id"))
+                # a concurrent batch may have written a newer observation since this one read the trait
+                .where(table.c.id == bindparam("trait_id"), table.c.updated_at <= bindparam("updated_at"))
                 .values(
                     value_ct=bindparam("value_ct"),
                     category=bindparam("category"),

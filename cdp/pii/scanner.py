@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cdp.db import partition_names
 from cdp.pii.analyzer import analyze_batch
 from cdp.pii.findings import DEFAULT_SCORE_THRESHOLD
 
@@ -41,15 +42,18 @@ def scan_database(
 
     One finding per (table, column, row, entity type), with the best score among the cell's matches.
     """
-    metadata = sa.MetaData()
-    metadata.reflect(bind=engine)
     found: dict[tuple[str, str, str, str], float] = {}
     with engine.connect() as conn:
+        partitions = partition_names(conn)  # read through their parent, once
+        metadata = sa.MetaData()
+        metadata.reflect(bind=conn, only=lambda name, _: name not in partitions)
         for table in metadata.sorted_tables:
             columns = [c for c in table.columns if _is_text(c.type) and (table.name, c.name) not in exclude]
             if not columns:
                 continue
             pk = list(table.primary_key.columns)
+            # A key that holds an `id` is named by it alone (the event's also holds occurred_at, for partitions).
+            pk = [c for c in pk if c.name == "id"] or pk
             selected = [sa.cast(c, sa.Text) if isinstance(c.type, sa.JSON) else c for c in columns]
             stmt = sa.select(*pk, *selected)
             result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)

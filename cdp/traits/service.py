@@ -117,7 +117,23 @@ def _roots(session: Session, member_ids: list[str] | None) -> dict[str, str]:
 
         roots = {pid: root(pid) for pid in parent}
         return {pid: r for pid, r in roots.items() if r not in inactive}
-    return members_of(session, live_roots(session, member_ids))
+    return members_of(session, _locked_roots(session, member_ids))
+
+
+def _locked_roots(session: Session, member_ids: list[str]) -> set[str]:
+    """The live roots of these profiles, their rows locked until commit (PostgreSQL; SQLite has one writer at a
+    time anyway): two ingest batches refreshing one customer take turns, so the second counts the first's
+    committed events instead of overwriting its result with figures that miss them. A root that changed while
+    this waited (a concurrent merge) is locked in turn."""
+    locked: set[str] = set()
+    while True:
+        roots = live_roots(session, member_ids)
+        waiting = sorted(roots - locked)  # one order for every writer: no deadlock between two refreshes
+        if not waiting:
+            return roots
+        for chunk in chunks(waiting):
+            session.execute(select(col(Profile.id)).where(col(Profile.id).in_(chunk)).with_for_update(key_share=True))
+        locked.update(waiting)
 
 
 def _gather(session: Session, store: Store, roots: dict[str, str], everyone: bool) -> dict[str, _History]:

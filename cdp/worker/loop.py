@@ -1,6 +1,7 @@
 """`cdp worker`: plan new events into trigger jobs, decide the due ones, deliver the outbox; repeat.
 
-Several workers may run against PostgreSQL (claims skip rows another worker locked); on SQLite run one.
+Several workers may run against PostgreSQL (claims skip rows another worker locked); on SQLite run one. Each
+also keeps the event table's monthly partitions made ahead (PostgreSQL; cdp.events.partitions).
 Each job and each delivery is its own transaction, so killing a worker loses nothing: its claims expire
 after the lease and another pass takes them again.
 """
@@ -11,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 from sqlmodel import Session
@@ -19,6 +20,7 @@ from sqlmodel import Session
 from cdp.activation.jobs import claim_jobs
 from cdp.activation.planner import plan
 from cdp.activation.triggers import Decision, decide
+from cdp.events.partitions import ensure_partitions
 from cdp.ids import utcnow
 from cdp.outbox.settings import get_outbox_settings
 from cdp.store import Store
@@ -64,6 +66,12 @@ def _decision(store: Store, job_id: str, now: datetime) -> Callable[[Session], D
     return lambda session: decide(session, store, job_id, now=now)
 
 
+def _make_partitions(store: Store, today: date) -> None:
+    made = store.run(lambda s: ensure_partitions(s, today))
+    if made:
+        log.info("event partitions made for %s", ", ".join(f"{m:%Y-%m}" for m in made))
+
+
 def run_forever(
     store: Store,
     stop: threading.Event,
@@ -71,10 +79,16 @@ def run_forever(
     poll_seconds: float = 1.0,
     on_pass: Callable[[PassReport], None] | None = None,
 ) -> None:
-    """Poll until `stop` is set; a busy pass is followed at once by the next one."""
+    """Poll until `stop` is set; a busy pass is followed at once by the next one. Once a day (and at start) the
+    event table's monthly partitions are made ahead of time (PostgreSQL)."""
+    maintained: date | None = None
     with httpx.Client(timeout=get_outbox_settings().outbox_timeout_seconds) as client:
         while not stop.is_set():
             try:
+                today = utcnow().date()
+                if today != maintained:
+                    _make_partitions(store, today)
+                    maintained = today
                 report = run_once(store, client=client)
             except Exception:  # the database went away, say: keep polling, claims come back after their lease
                 log.exception("worker pass failed")
