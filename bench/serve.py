@@ -43,12 +43,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._setup import postgres_database  # noqa: E402
 from bench._stats import Spread  # noqa: E402
 from bench.minimal_app import DATABASE_ENV, metadata, profile_table  # noqa: E402
 from cdp.db import make_engine  # noqa: E402
@@ -92,21 +92,6 @@ def fill_minimal(url: str, people: int) -> None:
     with engine.begin() as conn:
         conn.execute(insert(profile_table), rows)
     engine.dispose()
-
-
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """A throw-away database on the server of `admin_url`; its URL."""
-    name = f"cdp_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 # --- processes -------------------------------------------------------------------------------------------------
