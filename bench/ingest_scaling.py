@@ -78,6 +78,7 @@ def main() -> None:
         analyze("warm-up")  # the 1-worker import runs in this process: its analyzer is built beforehand
         seconds: dict[int, list[float]] = {m: [] for m in counts}
         startup: dict[int, list[float]] = {m: [] for m in counts}
+        load: list[float] = []  # the machine's 1-minute load average after each run: other processes' share
         stored: dict[int, set[int]] = {m: set() for m in counts}
         customers: dict[int, set[int]] = {m: set() for m in counts}
         for round_ in range(args.repeats):
@@ -86,12 +87,14 @@ def main() -> None:
                 seconds[m].append(took)
                 stored[m].add(events)
                 customers[m].add(people)
+                load.append(os.getloadavg()[0])
                 startup[m].append(one_import(args, tiny, m)[0])
                 print(f"round {round_ + 1}, {m} worker(s): {total / took:,.0f} events/s", file=sys.stderr)
     if len(set().union(*stored.values())) != 1:
         raise SystemExit(f"the runs stored different numbers of events: {stored}")
     print(f"{total:,} demo events, batches of {args.batch}, PostgreSQL, key store on {args.keystore}, "
-          f"{os.cpu_count()} CPUs, {args.repeats} runs per worker count")  # fmt: skip
+          f"{os.cpu_count()} CPUs, {args.repeats} runs per worker count; load average after the runs "
+          f"{Spread(tuple(load)).show(digits=1)}")  # fmt: skip
     print(f"{'workers':>7}  {'events/s: median (min–max, n)':34} {'vs 1 worker':>11}  {'start-up s':>10}  customers")
     base = rates(total, seconds[1]).median
     for m in counts:

@@ -140,7 +140,7 @@ def pgbouncer(settings: Settings, tmp_path: Path) -> Iterator[str]:
 def test_two_workers_through_a_transaction_pooling_pgbouncer(
     store: Store, settings: Settings, pgbouncer: str, tmp_path: Path
 ) -> None:
-    """CDP_DATABASE_POOLER=true: four processes' connections share two server connections, transaction by
+    """CDP_DATABASE_POOLER=true: three processes' connections share two server connections, transaction by
     transaction (the advisory locks the code takes are all transaction-scoped, and it prepares no statement)."""
     customers, path = _race_file(store, tmp_path)
     pooled = Store.open(settings.model_copy(update={"database_url": pgbouncer, "database_pooler": True}))
