@@ -164,7 +164,7 @@ def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
 # Only tables count (with or without an index): SQLite also "scans" the few rows of a subquery (SCAN anon_1).
 TABLES = "|".join(sorted(metadata.tables, key=len, reverse=True))
 SCAN = re.compile(rf"\bSCAN ({TABLES})\b|Seq Scan on ({TABLES})")
-SORT = re.compile(r"TEMP B-TREE|\bSort\b")
+SORT = re.compile(r"TEMP B-TREE|^\s*(->\s*)?(Incremental )?Sort\s+\(")  # not "Sort Key:" of a Merge Append
 
 
 def explain(store: Store, seen: list[tuple[str, Any]]) -> None:
