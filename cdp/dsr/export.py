@@ -44,8 +44,8 @@ from cdp.traits.service import export_rows
 
 FORMAT_VERSION = 1
 EVENT_BATCH = 1_000  # events per SELECT: what the export holds in memory at once
-# zlib's level 3 rather than its default 6: a 50,000-event archive about 12% larger, deflated in about a quarter
-# of the CPU time (bench/export.py prints both)
+# zlib's level 3 rather than its default 6: a 50,000-event archive about 12% larger, deflated in less than half
+# the CPU time (bench/export.py prints both)
 COMPRESS_LEVEL = 3
 WRITE_ROWS = 250  # rows joined into one write to data.json and to a CSV
 SPOOL_BYTES = 1 << 20  # the archive and each CSV stay in memory up to this size, then go to an unnamed temp file
