@@ -6,7 +6,11 @@ import csv
 import io
 import itertools
 import json
+import shutil
+import struct
+import subprocess
 import zipfile
+from pathlib import Path
 from typing import IO
 
 import pytest
@@ -210,3 +214,39 @@ def test_export_reads_events_a_page_at_a_time_and_writes_them_all_in_order(
         for e in events
     ]  # fmt: skip
     assert files["consents.csv"] == "\r\n"  # no rows: no columns either
+
+
+def test_members_past_the_zip64_limit_make_an_archive_other_readers_open(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A member's size is not known when the export starts writing it; zipfile refuses to close a member that
+    grew past ZIP64_LIMIT (2 GiB) unless it was opened with ZIP64 headers. With the limit lowered to 1 KiB,
+    data.json and events.csv pass it: the export still completes, and the archive is valid for Python's
+    zipfile and for Info-ZIP's unzip."""
+    root, expected = _merged_customer_with_200_events(store)
+    request = verified_request(store, "access", root)
+    with monkeypatch.context() as patched:
+        patched.setattr(zipfile, "ZIP64_LIMIT", 1 << 10)
+        outcome = doors.execute(store, OFFICER, request.id)
+    assert outcome.archive is not None
+    path = tmp_path / "export.zip"
+    with outcome.archive as archive:
+        path.write_bytes(archive.read())
+    with zipfile.ZipFile(path) as z:
+        assert z.testzip() is None  # every member's CRC checks
+        big = [i for i in z.infolist() if i.file_size > 1 << 10]
+        data = json.loads(z.read("data.json"))
+    assert {i.filename for i in big} >= {"data.json", "events.csv"}
+    assert sorted((e["occurred_at"], e["source_event_id"]) for e in data["events"]) == expected
+    # the local header of a member written with ZIP64 headers carries the ZIP64 extra field (header id 1)
+    raw = path.read_bytes()
+    for info in big:
+        name_length, extra_length = struct.unpack("<HH", raw[info.header_offset + 26 : info.header_offset + 30])
+        extra = raw[info.header_offset + 30 + name_length :][:extra_length]
+        assert struct.unpack("<H", extra[:2]) == (1,), info.filename
+    unzip = shutil.which("unzip")
+    if unzip is None:
+        pytest.skip("Info-ZIP unzip is not installed")
+    checked = subprocess.run([unzip, "-t", str(path)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "No errors detected" in checked.stdout

@@ -6,12 +6,16 @@ import base64
 import io
 import json
 import zipfile
+from datetime import timedelta
 
+import pytest
 from starlette.testclient import TestClient
 
 from cdp.api.app import create_app
 from cdp.auth.service import create_api_key
+from cdp.dsr import download
 from cdp.dsr.settings import DsrSettings
+from cdp.ids import utcnow
 from cdp.store import Store
 from tests import dsr_helpers as doors
 from tests.dsr_helpers import OFFICER, Inbox, verified_request
@@ -19,7 +23,7 @@ from tests.factories import event, ingest_all, order
 from tests.graphql_client import GraphQLClient
 
 EXECUTE = """mutation($id: ID!) { confirmDsrIdentity(requestId: $id, method: "id_document") { status }
-  executeDsrRequest(requestId: $id) { request { status closedAt } archiveBase64 } }"""
+  executeDsrRequest(requestId: $id) { request { status closedAt } download { url expiresAt } } }"""
 LIST = "{ dsrRequests(first: 10) { id kind status dueOn } }"
 
 
@@ -47,10 +51,15 @@ def test_officer_runs_an_access_request_over_graphql(store: Store) -> None:
         result = _post(client, officer, "data_subject_rights", EXECUTE, {"id": request.id})
         assert "errors" not in result, result
         executed = result["data"]["executeDsrRequest"]
-        assert executed["request"]["status"] == "completed"
-        archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(executed["archiveBase64"])))
-        data = json.loads(archive.read("data.json"))
+        assert executed["request"]["status"] == "verified"  # the download runs it
+        headers = {"Authorization": f"Bearer {officer}", "X-CDP-Purpose": "data_subject_rights"}
+        downloaded = client.get(executed["download"]["url"], headers=headers)
+        assert downloaded.status_code == 200, downloaded.text
+        assert downloaded.headers["content-type"] == "application/zip"
+        assert downloaded.headers["cache-control"] == "no-store"
+        data = json.loads(zipfile.ZipFile(io.BytesIO(downloaded.content)).read("data.json"))
         assert [t["value"] for t in data["traits"]] == ["Jonas"]
+        assert doors.load(store, OFFICER, request.id).status == "completed"
 
         denied = _post(client, _key(store, "support_agent"), "support", LIST)
         assert denied.get("data") is None and "data_subject_rights" in denied["errors"][0]["message"]
@@ -92,8 +101,11 @@ def test_privacy_centre_flow_with_the_operation_documents(
     queue = gql.run("DsrQueue", {"status": "verified"}, key=officer, purpose="data_subject_rights")
     assert [r["id"] for r in queue["data"]["dsrRequests"]] == [started["id"]]
     executed = gql.run("ExecuteDsr", {"requestId": started["id"]}, key=officer, purpose="data_subject_rights")
-    archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(executed["data"]["executeDsrRequest"]["archiveBase64"])))
-    exported = archive.read("data.json").decode()
+    url = executed["data"]["executeDsrRequest"]["download"]["url"]
+    headers = {"Authorization": f"Bearer {officer}", "X-CDP-Purpose": "data_subject_rights"}
+    downloaded = gql.http.get(url, headers=headers)
+    assert downloaded.status_code == 200, downloaded.text
+    exported = zipfile.ZipFile(io.BytesIO(downloaded.content)).read("data.json").decode()
     assert "hana@example.jp" in exported and "other@example.jp" not in exported
 
 
@@ -121,3 +133,64 @@ def test_legal_hold_reads_and_lifting_a_restriction_over_graphql(store: Store, g
     lifted = gql.query(lift, {"id": restriction.id}, key=officer, purpose="data_subject_rights")
     assert lifted["data"]["liftRestriction"]["summary"]["status"] == "active"
     assert gql.query(name, paused_id, key=admin, purpose="support")["data"]["profile"]["firstName"] == "Pia"
+
+
+TICKET = """mutation($id: ID!) { executeDsrRequest(requestId: $id) { request { status } download { url } } }"""
+
+
+def test_archive_download_refuses_other_keys_purposes_subjects_and_spent_or_expired_tickets(
+    store: Store, gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ticket executeDsrRequest returns is good for its key and purpose, before it expires, once. Every
+    refusal is an error without archive, and leaves the request waiting to be run."""
+    [ana] = ingest_all(store, event({"email": "ana@example.de"}, traits={"first_name": "Ana"}))
+    [ben] = ingest_all(store, event({"email": "ben@example.de"}, traits={"first_name": "Ben"}))
+    request = verified_request(store, "access", ana.profile_id)
+    officer, agent = gql.key("compliance_officer"), gql.key("support_agent")
+    ana_token, ben_token = gql.key("data_subject", ana.profile_id), gql.key("data_subject", ben.profile_id)
+
+    def issue(key: str, purpose: str = "data_subject_rights") -> dict:
+        return gql.query(TICKET, {"id": request.id}, key=key, purpose=purpose)
+
+    def get(url: str, key: str, purpose: str = "data_subject_rights") -> tuple[int, str]:
+        response = gql.http.get(url, headers={"Authorization": f"Bearer {key}", "X-CDP-Purpose": purpose})
+        return response.status_code, response.text
+
+    # no ticket for a role without the queue's grant, another purpose, or another subject's token
+    for key, purpose in ((agent, "data_subject_rights"), (officer, "marketing"), (ben_token, "data_subject_rights")):
+        refused = issue(key, purpose)
+        assert refused.get("data") is None or refused["data"]["executeDsrRequest"] is None, refused
+        assert refused["errors"], refused
+    url = issue(officer)["data"]["executeDsrRequest"]["download"]["url"]
+    assert url.startswith("/dsr/archive/")
+
+    expected = {
+        "a support agent's key": (agent, "data_subject_rights", 403, "another API key"),
+        "another purpose": (officer, "legal_compliance", 403, "another purpose"),
+        "an undeclared purpose": (officer, "marketing", 403, "another purpose"),
+        "another subject's token": (ben_token, "data_subject_rights", 403, "another API key"),
+        "the subject's own token": (ana_token, "data_subject_rights", 403, "another API key"),
+    }
+    for label, (key, purpose, status, says) in expected.items():
+        answer = get(url, key, purpose)
+        assert answer[0] == status and says in answer[1], label
+    ticket = url.removeprefix("/dsr/archive/")
+    payload, mac = ticket.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps({**claims, "request": "x"}).encode()).decode().rstrip("=")
+    assert get(f"/dsr/archive/{forged}.{mac}", officer)[0] == 403
+    assert get(f"/dsr/archive/{ticket[:-2]}", officer)[0] == 403
+    assert get(url, "not-a-key")[0] == 401
+
+    later = utcnow() + download.TICKET_LIFETIME + timedelta(seconds=1)
+    with monkeypatch.context() as clock:
+        clock.setattr(download, "utcnow", lambda: later)
+        status, text = get(url, officer)
+        assert status == 410 and "expired" in text
+    assert doors.load(store, OFFICER, request.id).status == "verified"  # nothing refused ran it
+
+    status, _ = get(url, officer)
+    assert status == 200
+    assert doors.load(store, OFFICER, request.id).status == "completed"
+    again = get(url, officer)
+    assert again[0] == 410 and "used" in again[1]

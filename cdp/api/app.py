@@ -37,6 +37,7 @@ from cdp.access.gate import AccessContext, policy_gate
 from cdp.api.access_log import AccessLog, note
 from cdp.api.context import RequestContext
 from cdp.api.cost import QueryCostLimiter
+from cdp.api.dsr import archive_route
 from cdp.api.errors import mask, readable, without_suggestions, without_values
 from cdp.api.extensions import AccessGateExtension
 from cdp.api.guard import MAX_TOKENS, DocumentShape, inspect_document
@@ -285,6 +286,7 @@ def create_app(store: Store, settings: ApiSettings | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/graphql", endpoint),  # every method: the endpoint answers 405 itself, as JSON
         Route("/healthz", health),
+        archive_route(store, endpoint._admit),  # DSR archives, by the ticket executeDsrRequest returns
         Route("/webhooks/shopify", shopify_endpoint(store), methods=["POST"]),
         *web_routes(store),  # the privacy centre and the compliance console
         *connector_routes(store),  # shop webhooks and the Segment-spec intake

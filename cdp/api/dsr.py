@@ -1,24 +1,43 @@
 """Data-subject requests over GraphQL: subjects start and verify them; compliance officers list them by due
-date, extend, refuse and execute them. Resolvers only translate: cdp.dsr.service does the work."""
+date, extend, refuse and execute them. Resolvers only translate: cdp.dsr.service does the work.
+
+A GraphQL answer is one JSON document, so an access or portability archive does not travel in it: executing
+such a request returns a download ticket (cdp/dsr/download.py), and GET ARCHIVE_PATH with the same API key and
+purpose runs the request — `service.execute`, as every door does — and streams the archive once its audit
+entry is committed.
+"""
 
 from __future__ import annotations
 
-import base64
 import enum
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, cast
 
 import strawberry
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from strawberry.scalars import JSON
 
+from cdp.access.gate import AccessContext
+from cdp.api.access_log import note
 from cdp.api.context import RequestContext
+from cdp.api.http import HTTPError, error_response
 from cdp.api.profiles import IdentifierKind
 from cdp.api.types import check_first
-from cdp.dsr import service, verification
-from cdp.dsr.common import RequestNotFound
+from cdp.dsr import download, service, verification
+from cdp.dsr.common import DsrError, RequestNotFound
 from cdp.dsr.deadlines import Period
 from cdp.dsr.models import DsrRequest as DsrRequestRow
+from cdp.store import Store
+from cdp.web.render import zip_download
+from policies.errors import AccessDenied
+
+ARCHIVE_PATH = "/dsr/archive/{ticket}"
 
 
 @strawberry.enum
@@ -85,9 +104,24 @@ class VerifiedRequest:
 
 
 @strawberry.type
+class DsrDownload:
+    """Where an access or portability archive is downloaded: GET `url` (a path on this server) with the same
+    API key and X-CDP-Purpose before `expiresAt`, once. The download runs the request."""
+
+    url: str
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, ticket: download.Ticket) -> DsrDownload:
+        return cls(url=ARCHIVE_PATH.format(ticket=ticket.value), expires_at=ticket.expires_at)
+
+
+@strawberry.type
 class DsrResult:
     request: DataSubjectRequest
-    archive_base64: str | None = strawberry.field(description="Zip archive (access, portability).")
+    download: DsrDownload | None = strawberry.field(
+        description="Access and portability: where to download the archive (the request completes then)."
+    )
     summary: JSON | None
 
 
@@ -96,13 +130,9 @@ def _ctx(info: strawberry.Info) -> RequestContext:
 
 
 def _result(outcome: service.Outcome) -> DsrResult:
-    archive = None
-    if outcome.archive is not None:
-        with outcome.archive as file:  # a GraphQL answer is one JSON document: the archive goes inline
-            archive = base64.b64encode(file.read()).decode()
     return DsrResult(
         request=DataSubjectRequest.of(outcome.request),
-        archive_base64=archive,
+        download=None,
         summary=JSON(outcome.summary) if outcome.summary is not None else None,
     )
 
@@ -167,6 +197,11 @@ class DsrMutation:
         identifiers: JSON | None = None,
     ) -> DsrResult:  # fmt: skip
         ctx = _ctx(info)
+        request = service.load(ctx.session, ctx.access, str(request_id))
+        if request.kind in download.EXPORT_KINDS:  # the archive is not put in a JSON answer: a ticket to it is
+            ticket = download.issue(ctx.session, ctx.store, ctx.access, request.id)
+            ctx.commit()
+            return DsrResult(request=DataSubjectRequest.of(request), download=DsrDownload.of(ticket), summary=None)
         # JSON scalars arrive untyped; the corrected values are objects of name -> value
         outcome = ctx.store.run_until(
             lambda session: service.execute(
@@ -207,3 +242,40 @@ class DsrMutation:
         request = service.refuse(ctx.session, ctx.access, str(request_id), reason)
         ctx.commit()
         return DataSubjectRequest.of(request)
+
+
+def archive_route(store: Store, admit: Callable[[Session, Request], AccessContext]) -> Route:
+    """GET ARCHIVE_PATH: the archive of the request a download ticket names, built by `service.execute` in its
+    own transaction and streamed 64 KiB at a time once that has committed. `admit` authenticates the caller as
+    /graphql does (API key, X-CDP-Purpose); the ticket must have been issued to that key and purpose."""
+
+    def work(http: Request) -> Response:
+        with store.session() as session:
+            try:
+                access = admit(session, http)
+                note(http, role=access.principal.role, purpose=access.purpose)
+                request_id = download.redeem(session, store, access, http.path_params["ticket"])
+            except HTTPError as refused:
+                return refused.response()
+            except download.TicketRefused as refused:
+                return error_response(refused.status, str(refused))
+            except (PermissionError, AccessDenied) as refused:
+                return error_response(403, str(refused))
+            except RequestNotFound as missing:
+                return error_response(404, str(missing))
+        try:
+            outcome = store.run_until(
+                lambda s: service.execute(s, store, access, request_id), finished=lambda o: o.finished
+            )
+        except (PermissionError, AccessDenied) as refused:
+            return error_response(403, str(refused))
+        except DsrError as failed:
+            return error_response(409, str(failed))
+        if outcome.archive is None:  # a ticket is issued for access and portability requests only
+            raise RuntimeError(f"request {request_id} produced no archive")
+        return zip_download(outcome.archive, f"dsr-{request_id}.zip")
+
+    async def endpoint(http: Request) -> Response:
+        return await run_in_threadpool(work, http)  # database and crypto work stay off the event loop
+
+    return Route(ARCHIVE_PATH, endpoint, methods=["GET"])

@@ -234,10 +234,7 @@ def execute(
     `traits`/`identifiers` are the corrected values of a rectification. An erasure takes two steps, each its
     own transaction (`Outcome.finished` is False after the first): its rows go and held rows move to their
     hold key, then — once that is committed — the data keys are shredded and the certificate issued."""
-    if access.principal.profile_id is None:
-        require_staff(access, "write", "executeDsrRequest")
-    request = get_request(session, access, request_id, action="write")
-    _expect(request, "verified", "in_progress")
+    request = executable(session, access, request_id)
     if request.kind == "shop_redaction":
         return _close(session, access, request, summary={"erased_profiles": 0, "note": SHOP_REDACTION_NOTE})
     subject_group(session, access, request)  # refuses requests whose subject is unknown or not the caller's
@@ -258,6 +255,16 @@ def execute(
         return _close(session, access, request, summary=rights.object_to_marketing(session, access, request))
     summary = rights.rectify(session, store, access, request, traits or {}, identifiers or {})
     return _close(session, access, request, summary=summary)
+
+
+def executable(session: Session, access: AccessContext, request_id: str) -> DsrRequest:
+    """A request this principal may run now: staff with the queue's write grant or the subject on its own
+    request, and the request verified (or an erasure half done)."""
+    if access.principal.profile_id is None:
+        require_staff(access, "write", "executeDsrRequest")
+    request = get_request(session, access, request_id, action="write")
+    _expect(request, "verified", "in_progress")
+    return request
 
 
 SHOP_REDACTION_NOTE = (
