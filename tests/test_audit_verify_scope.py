@@ -1,9 +1,11 @@
-"""`audit.verify` streams the chain through a server-side cursor on PostgreSQL; that streaming belongs to its one
-SELECT. The session (and the pooled connection behind it) must run the caller's next statements as plain ones:
-the console appends its own audit entry for the verify right after it, in the same transaction."""
+"""`audit.verify` and `audit.export_jsonl` stream the log through a server-side cursor on PostgreSQL; that
+streaming belongs to their one SELECT. The session (and the pooled connection behind it) must run the caller's
+next statements as plain ones: the console appends its own audit entry for the verify right after it, in the
+same transaction."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import pytest
@@ -70,3 +72,14 @@ def test_verify_stopping_at_a_broken_entry_leaves_the_session_usable(engine: Eng
         session.commit()
     with engine.connect() as pooled:
         assert pooled.execute(text("SELECT count(*) FROM audit_entry")).scalar_one() == 6
+
+
+def test_a_session_appends_normally_after_export_streamed_the_log(engine: Engine) -> None:
+    with Session(engine) as session:
+        for _ in range(3):
+            _append(session)
+        session.commit()
+    with Session(engine) as session:
+        assert audit.export_jsonl(session, io.StringIO()) == 3
+        assert _append(session).seq == 4
+        session.commit()
