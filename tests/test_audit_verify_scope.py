@@ -32,11 +32,15 @@ def _append(session: Session) -> audit.AuditEntry:
                         outcome="allowed")  # fmt: skip
 
 
-def test_a_session_appends_and_queries_normally_after_verify_walked_the_chain_in_batches(engine: Engine) -> None:
+def _committed_chain(engine: Engine, entries: int) -> None:
     with Session(engine) as session:
-        for _ in range(5):
+        for _ in range(entries):
             _append(session)
         session.commit()
+
+
+def test_a_session_appends_and_queries_normally_after_verify_walked_the_chain_in_batches(engine: Engine) -> None:
+    _committed_chain(engine, 5)
     with Session(engine) as session:
         assert audit.verify(session, batch_size=2) == audit.VerifyResult(ok=True, entries_checked=5)
         assert "yield_per" not in session.connection().get_execution_options()
@@ -59,10 +63,7 @@ def test_a_session_appends_and_queries_normally_after_verify_walked_the_chain_in
 
 
 def test_verify_stopping_at_a_broken_entry_leaves_the_session_usable(engine: Engine) -> None:
-    with Session(engine) as session:
-        for _ in range(5):
-            _append(session)
-        session.commit()
+    _committed_chain(engine, 5)
     with engine.begin() as conn:
         conn.execute(text("UPDATE audit_entry SET actor = 'someone else' WHERE seq = 2"))
     with Session(engine) as session:  # the walk stops at entry 2, with rows left unread in its cursor
@@ -75,10 +76,7 @@ def test_verify_stopping_at_a_broken_entry_leaves_the_session_usable(engine: Eng
 
 
 def test_a_session_appends_normally_after_export_streamed_the_log(engine: Engine) -> None:
-    with Session(engine) as session:
-        for _ in range(3):
-            _append(session)
-        session.commit()
+    _committed_chain(engine, 3)
     with Session(engine) as session:
         assert audit.export_jsonl(session, io.StringIO()) == 3
         assert _append(session).seq == 4
