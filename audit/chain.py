@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
 
-from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy import Connection, CursorResult, Select, inspect, select, text
 from sqlmodel import Session
 
 from audit.canonical import GENESIS_HASH, compute_entry_hash, dumps_list, hash_stored, iso_utc
@@ -123,25 +123,32 @@ def verify(
     reordered rows (seq is hashed). A truncated tail is only detected with `anchor`, a (seq, entry_hash)
     pair taken earlier from `head()`.
     """
-    conn = source.connection() if isinstance(source, Session) else source
-    rows = conn.execution_options(yield_per=batch_size).execute(select(*_VERIFY_COLUMNS).order_by(_T.seq))
-    return _check_chain(_recomputed(rows), anchor)
+    with _streamed(source, select(*_VERIFY_COLUMNS).order_by(_T.seq), batch_size) as rows:
+        return _check_chain(_recomputed(rows), anchor)
 
 
 def verify_since(source: Session | Connection, start: tuple[int, str] | None, batch_size: int = 10_000) -> VerifyResult:
     """Verify only the entries after `start`, a (seq, entry_hash) already trusted (None: from the beginning),
     including that the entry at `start` still has that hash (read in the same statement). `entries_checked`
     counts up to the head."""
-    conn = source.connection() if isinstance(source, Session) else source
     after = 0 if start is None else start[0]
     stmt = select(*_VERIFY_COLUMNS).where(_T.seq >= after).order_by(_T.seq)
-    entries = _recomputed(conn.execution_options(yield_per=batch_size).execute(stmt))
-    if start is not None:
-        first = next(entries, None)
-        if first is None or first[0] != after or first[3] != start[1]:
-            what = "missing" if first is None or first[0] != after else "changed"
-            return VerifyResult(False, after - 1, after, f"entry {after}: {what} since it was checkpointed")
-    return _check_chain(entries, None, start)
+    with _streamed(source, stmt, batch_size) as rows:
+        entries = _recomputed(rows)
+        if start is not None:
+            first = next(entries, None)
+            if first is None or first[0] != after or first[3] != start[1]:
+                what = "missing" if first is None or first[0] != after else "changed"
+                return VerifyResult(False, after - 1, after, f"entry {after}: {what} since it was checkpointed")
+        return _check_chain(entries, None, start)
+
+
+def _streamed(source: Session | Connection, stmt: Select, batch_size: int) -> CursorResult:
+    """`stmt`'s rows fetched `batch_size` at a time (a server-side cursor on PostgreSQL). The option rides on
+    the statement, not the connection: the caller's next statements on that connection (an INSERT of the
+    verify's own audit entry, say) run as plain ones. Close the result (`with`) to free the cursor early."""
+    conn = source.connection() if isinstance(source, Session) else source
+    return conn.execute(stmt.execution_options(yield_per=batch_size))
 
 
 def _recomputed(rows: Iterable) -> Iterator[tuple[int, str, str, str]]:

@@ -54,7 +54,7 @@ def export_jsonl(session: Session, fp: IO[str], since: datetime | None = None, u
     """
     stmt = _time_window(select(*_T), since, until).order_by(_T.seq)
     written = 0
-    for row in session.connection().execution_options(yield_per=5_000).execute(stmt).mappings():
+    for row in session.connection().execute(stmt.execution_options(yield_per=5_000)).mappings():  # this query only
         fp.write(json.dumps(to_record(row), separators=(",", ":")) + "\n")
         written += 1
     return written

@@ -16,11 +16,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from starlette.testclient import TestClient
 
+from cdp.api.app import create_app
 from cdp.db import upgrade
 from cdp.dsr.settings import DsrSettings, get_dsr_settings
 from cdp.settings import Settings, get_settings
 from cdp.store import Store
+from tests.activation_helpers import SHOPIFY_SECRET
 from tests.dsr_helpers import Inbox
 from tests.graphql_client import GraphQLClient
 
@@ -96,6 +99,16 @@ def gql(store: Store) -> Iterator[GraphQLClient]:
     client = GraphQLClient(store)
     yield client
     client.http.close()
+
+
+@pytest.fixture
+def shopify_client(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """The app over HTTP with the Shopify app secret set that tests.activation_helpers signs webhooks with."""
+    monkeypatch.setenv("CDP_SHOPIFY_API_SECRET", SHOPIFY_SECRET)
+    get_dsr_settings.cache_clear()
+    with TestClient(create_app(store)) as http:
+        yield http
+    get_dsr_settings.cache_clear()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Compliance services and their doors: the record of processing (against fideslang's published resource
 shape), trait lineage (service, GraphQL, denials), the breach register (service, CLI, append-only), and
-console staff accounts (CLI, argon2id, TOTP replay)."""
+console staff accounts (CLI, argon2id, TOTP replay; the lockout is tested through the console's sign-in door in
+test_web_console.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typer.testing import CliRunner
 import audit
 from cdp.access.gate import AccessContext, SubjectScopeError, policy_gate
 from cdp.auth.service import Principal
-from cdp.auth.staff import MAX_FAILED_ATTEMPTS, SignInFailed, StaffAccount, check_credentials, sign_in
+from cdp.auth.staff import SignInFailed, StaffAccount, check_credentials
 from cdp.cli.main import app
 from cdp.compliance import incidents, lineage, ropa
 from cdp.compliance.models import IncidentEvent
@@ -27,7 +28,6 @@ from cdp.store import Store
 from policies.errors import AccessDenied
 from tests.factories import event, ingest_all
 from tests.graphql_client import GraphQLClient
-from tests.web_helpers import staff_account
 
 runner = CliRunner()
 TODAY = datetime(2026, 11, 30, tzinfo=UTC).date()
@@ -260,18 +260,3 @@ def test_staff_create_prints_the_totp_secret_once_and_sign_in_checks_it(cli_env:
     duplicate = runner.invoke(app, ["staff", "create", "--email", "officer@shop.test", "--role", "admin"],
                               input="another passphrase\nanother passphrase\n")  # fmt: skip
     assert duplicate.exit_code == 1 and "exists" in duplicate.output
-
-
-def test_five_failed_sign_ins_lock_the_account(store: Store) -> None:
-    login = staff_account(store)
-    for _ in range(MAX_FAILED_ATTEMPTS):
-        with pytest.raises(SignInFailed):
-            sign_in(store, login.email, login.password, "000000")
-    with pytest.raises(SignInFailed):  # locked: even the right password and a fresh code are refused
-        sign_in(store, login.email, login.password, login.code())
-    with store.session() as session:
-        account = session.execute(select(StaffAccount)).scalar_one()
-        assert account.locked_until is not None and account.locked_until > datetime.now(UTC)
-        account.locked_until = datetime.now(UTC) - timedelta(seconds=1)  # the lockout has passed
-        session.commit()
-    assert sign_in(store, login.email, login.password, login.code())

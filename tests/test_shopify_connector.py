@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from cdp.api.app import create_app
 from cdp.dsr.settings import get_dsr_settings
 from cdp.events.models import Event
 from cdp.store import Store
 from consent.models import ConsentRecord
-from tests.activation_helpers import SHOPIFY_SECRET, fixture, send_shopify
+from tests.activation_helpers import fixture, send_shopify
 from tests.reads import events, identities, traits
 
 
 @pytest.fixture
-def client(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("CDP_SHOPIFY_API_SECRET", SHOPIFY_SECRET)
-    get_dsr_settings.cache_clear()
-    with TestClient(create_app(store)) as http:
-        yield http
-    get_dsr_settings.cache_clear()
+def client(shopify_client: TestClient) -> TestClient:
+    return shopify_client
 
 
 def _stored(store: Store) -> list[Event]:

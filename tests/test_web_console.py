@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 import audit
 from audit.models import AuditEntry
 from cdp.api.app import create_app
-from cdp.auth.staff import StaffError, cookie_signing_key, create_staff
+from cdp.auth.staff import StaffAccount, StaffError, cookie_signing_key, create_staff
 from cdp.compliance.models import Incident
 from cdp.dsr.models import DsrRequest
 from cdp.store import Store
@@ -59,6 +59,37 @@ def test_sign_in_needs_password_and_a_fresh_authenticator_code(store: Store, cli
         assert "sign-in failed" in refused.text
         assert client.get("/console/").status_code == 303  # still signed out
     # The code used with the wrong password above was spent? No: a failed password never consumes the code.
+    sign_in(client, login)
+    assert client.get("/console/").status_code == 200
+
+
+def test_five_failed_sign_ins_in_separate_requests_lock_the_account_for_15_minutes(
+    store: Store, client: TestClient
+) -> None:
+    # docs/console.md: "five failed sign-ins in a row lock the account for 15 minutes". Each attempt is its own
+    # request, so the count only reaches five if the door commits every failed attempt.
+    login = staff_account(store)
+    token = csrf(client.get("/console/signin").text)
+
+    def attempt(code: str) -> int:
+        form = {"csrf": token, "email": login.email, "password": login.password, "code": code}
+        return client.post("/console/signin", data=form).status_code
+
+    def account() -> StaffAccount:
+        with store.session() as session:
+            return session.execute(select(StaffAccount)).scalar_one()
+
+    assert [attempt("000000") for _ in range(4)] == [401, 401, 401, 401]
+    assert (account().failed_attempts, account().locked_until) == (4, None)
+    before = datetime.now(UTC)
+    assert attempt("000000") == 401
+    locked_until = account().locked_until
+    assert locked_until is not None
+    assert before + timedelta(minutes=15) <= locked_until <= datetime.now(UTC) + timedelta(minutes=15)
+    assert attempt(login.code()) == 401  # locked: the right password and a fresh code are refused too
+    assert client.get("/console/").status_code == 303
+    with store.transaction() as session:  # the 15 minutes have passed
+        session.execute(select(StaffAccount)).scalar_one().locked_until = datetime.now(UTC) - timedelta(seconds=1)
     sign_in(client, login)
     assert client.get("/console/").status_code == 200
 

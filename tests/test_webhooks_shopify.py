@@ -6,31 +6,25 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from cdp.api.app import create_app
 from cdp.dsr.models import DsrRequest
-from cdp.dsr.settings import get_dsr_settings
 from cdp.store import Store
 from tests import dsr_helpers as doors
+from tests.activation_helpers import SHOPIFY_SECRET
 from tests.dsr_helpers import OFFICER
 from tests.factories import event, ingest_all
 
-SECRET = "shpss_test_secret_0123456789"
+SECRET = SHOPIFY_SECRET  # the app's Shopify secret in the `shopify_client` fixture (tests/conftest.py)
 
 
 @pytest.fixture
-def client(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("CDP_SHOPIFY_API_SECRET", SECRET)
-    get_dsr_settings.cache_clear()
-    with TestClient(create_app(store)) as test_client:
-        yield test_client
-    get_dsr_settings.cache_clear()
+def client(shopify_client: TestClient) -> TestClient:
+    return shopify_client
 
 
 def _post(client: TestClient, topic: str, payload: dict, *, webhook_id: str = "wh-1", secret: str = SECRET,

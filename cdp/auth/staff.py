@@ -102,7 +102,8 @@ def create_staff(session: Session, *, email: str, role: str, password: str) -> N
 
 def check_credentials(session: Session, email: str, password: str, code: str) -> StaffAccount:
     """The account if the password and a fresh TOTP code match; SignInFailed otherwise. A failure against a
-    known account is counted on it: commit before raising (`sign_in` does), or the count is lost."""
+    known account is counted on it: the door commits the session even so (the console's sign-in does), or the
+    count towards the lockout is lost."""
     account = session.execute(
         select(StaffAccount).where(col(StaffAccount.email) == _normalize_email(email))
     ).scalar_one_or_none()
@@ -126,22 +127,6 @@ def check_credentials(session: Session, email: str, password: str, code: str) ->
     if _hasher.check_needs_rehash(account.password_hash):
         account.password_hash = _hasher.hash(password)
     return account
-
-
-def sign_in(store: Store, email: str, password: str, code: str) -> str:
-    """Check the credentials and start a session (its new id); a failure is recorded, then SignInFailed."""
-    session = store.session()
-    try:
-        try:
-            account = check_credentials(session, email, password, code)
-        except SignInFailed:
-            session.commit()  # the failed attempt counts towards the lockout
-            raise
-        session_id = start_session(session, account)
-        session.commit()
-        return session_id
-    finally:
-        session.close()
 
 
 def _totp_step(secret: str, code: str) -> int | None:

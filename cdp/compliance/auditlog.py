@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 import audit
@@ -53,12 +52,7 @@ def verify_chain(session: Session, access: AccessContext) -> audit.VerifyResult:
     entry it appends is not part of what it verified."""
     access.forbid_subject_tokens()
     access.require(AUDIT_CATEGORY, field="auditVerify")
-    # On its own connection: audit.verify sets yield_per on the connection it is given, which would turn the
-    # session's next statement (the INSERT of this entry) into a server-side cursor on PostgreSQL.
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    with engine.connect() as connection:
-        result = audit.verify(connection)
+    result = audit.verify(session)  # its streaming is scoped to its SELECT: the INSERT below is a plain one
     audit_in(session, access, operation="audit:verify", document="verify", outcome="allowed",
              categories=[AUDIT_CATEGORY], detail=f"ok={result.ok} checked={result.entries_checked}")  # fmt: skip
     return result

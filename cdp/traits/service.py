@@ -336,6 +336,7 @@ def compute_all(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Recompute every customer's traits and refit the model; returns the number of customers."""
+    access.forbid_subject_tokens()  # every customer's: a data-subject token holds write on its own data only
     access.require("user.behavior.purchase")
     access.require("user.derived.value", action="write", field="computedTraits")
     as_of = as_of or utcnow()

@@ -148,12 +148,15 @@ class Console:
         form = await request.form()
         if not self.signin_cookies.csrf_ok(data, form.get(CSRF_FIELD)):
             return self._render(request, "signin.html", 403, error="form expired: reload the page and sign in")
-        try:
-            session_id = staff.sign_in(
-                self.store, str(form.get("email", "")), str(form.get("password", "")), str(form.get("code", ""))
-            )
-        except staff.SignInFailed as exc:
-            return self._render(request, "signin.html", 401, error=str(exc))
+        email, password, code = (str(form.get(name, "")) for name in ("email", "password", "code"))
+        failed: staff.SignInFailed | None = None
+        with self.store.transaction() as session:
+            try:
+                session_id = staff.start_session(session, staff.check_credentials(session, email, password, code))
+            except staff.SignInFailed as exc:
+                failed = exc  # committed all the same: the failed attempt counts towards the lockout
+        if failed is not None:
+            return self._render(request, "signin.html", 401, error=str(failed))
         response = self._redirect({"sid": session_id}, "/console/")  # a new id: no cookie sent in is signed in
         self.signin_cookies.clear(response)
         return response
