@@ -1,7 +1,11 @@
 """File import (JSONL events, CSV customer lists) through the one ingest service, in batches, in one process or
 several (`cdp import --workers M`).
 
-A bad line is reported with its line number and reason; every good line is stored.
+A bad line is reported with its line number and reason; every good line is stored. The batches queue the
+customers they touch for a computed-traits refresh instead of refreshing them each time (a customer whose events
+are spread over the file would be recomputed once per batch); the import refreshes the queue before it returns,
+so what it stored is reflected in computed traits when `cdp import` ends (`cdp worker` drains what an import cut
+short left queued).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from cdp.identity.rules import InvalidIdentifier, normalize, placeholder_reason
 from cdp.ingest.service import INGEST_ATTEMPTS, IngestOutcome, ingest
 from cdp.settings import Settings
 from cdp.store import Store
+from cdp.traits.service import drain_refreshes
 
 BATCH_SIZE = 500  # lines per batch when not told otherwise (`cdp import --batch-size`'s help says it too)
 
@@ -83,6 +88,8 @@ def import_file(
             done(batch, _ingest(store, access, batch))
     else:
         _in_processes(store.settings, access, records, workers, batch_size or BATCH_SIZE, done)
+    while store.run(lambda s: drain_refreshes(s, store), attempts=INGEST_ATTEMPTS):
+        pass
     report.rejected.sort(key=lambda e: e.line)
     return report
 
@@ -104,7 +111,7 @@ def _batches(lines: Iterator[tuple[int, object]], size: int) -> Iterator[Batch]:
 def _ingest(store: Store, access: AccessContext, batch: Batch) -> list[IngestOutcome]:
     """The batch's good records through the ingest service, one transaction (run again after losing a race)."""
     good = [r for _, r in batch if not isinstance(r, LineError)]
-    return store.run(lambda s: ingest(s, store, access, good), attempts=INGEST_ATTEMPTS)
+    return store.run(lambda s: ingest(s, store, access, good, traits="queue"), attempts=INGEST_ATTEMPTS)
 
 
 def _record(
