@@ -34,7 +34,7 @@ from cdp.ingest.classify import TraitClassifier
 from cdp.pii.pan import PanTokenizer
 from cdp.profiles.models import Trait
 from cdp.store import Store
-from cdp.traits.service import refresh_for
+from cdp.traits.service import queue_refresh, refresh_for
 from consent.jurisdiction import jurisdiction_for
 from policies.errors import AccessDenied
 
@@ -73,11 +73,14 @@ def ingest(
     *,
     classifier: TraitClassifier | None = None,
     gpc: bool = False,
+    traits: Literal["refresh", "queue"] = "refresh",
 ) -> list[IngestOutcome]:
     """Validate, authorize (write on every category the event carries) and store a batch of events in the
     caller's transaction; the door commits, and runs it again from scratch when a concurrent writer won a
     unique-constraint race (`Store.run(..., attempts=INGEST_ATTEMPTS)`). `gpc`: the sender's browser asked not
-    to sell or share its user's data (Sec-GPC: 1)."""
+    to sell or share its user's data (Sec-GPC: 1). `traits`: refresh the touched customers' computed traits in
+    this transaction, or queue them for `cdp.traits.service.drain_refreshes` (a bulk import, which drains the
+    queue before it returns)."""
     classifier = classifier or TraitClassifier.default()
     tokenizer = PanTokenizer(store.indexer.index)
     outcomes: dict[int, IngestOutcome] = {}
@@ -98,7 +101,11 @@ def ingest(
     prepared = _own_subject_only(session, access, prepared, outcomes, denials)
     classified = classifier.classify({item.index: item.event for item in prepared})  # PII detection, once per batch
     stored = _store_batch(session, store, access, prepared, classified)
-    refresh_for(session, store, [o.profile_id for o in stored if o.status == "stored" and o.profile_id])
+    touched = [o.profile_id for o in stored if o.status == "stored" and o.profile_id]
+    if traits == "refresh":
+        refresh_for(session, store, touched)
+    else:
+        queue_refresh(session, touched)
     outcomes.update({o.index: o for o in stored})
     classified.record(session, [o.index for o in stored if o.status == "stored"])
     # Last: appending to the audit chain locks its head until commit, holding up every other audited write.

@@ -49,3 +49,16 @@ class TraitModel(SQLModel, table=True):
     fitted_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True))
     customers: int
     parameters: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+
+
+class TraitRefresh(SQLModel, table=True):
+    """A customer whose computed traits wait for a refresh: marked by an import's batches (a customer touched by
+    many batches is refreshed once), drained at the end of the import and by `cdp worker`. No foreign key: an
+    erased profile's mark is dropped by the next drain, which skips customers that are not active."""
+
+    __tablename__ = "trait_refresh"
+
+    profile_id: str = Field(primary_key=True, max_length=36)
+    # Bumped by every batch that marks the customer again: a drain deletes a mark only if it is still the one it
+    # read, so a batch committed after the drain gathered the customer's events is refreshed by the next drain.
+    marks: int = Field(default=1)

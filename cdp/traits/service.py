@@ -2,8 +2,9 @@
 
 `compute_all` recomputes every customer and refits the population model (quintile breakpoints, BG/NBD and
 Gamma-Gamma parameters); `refresh_for` recomputes the customers a batch of events touched, scoring them with
-the latest fitted model, so traits stay current between full runs. Both take the caller's session and never
-commit. Time in the CLV models is in weeks.
+the latest fitted model, so traits stay current between full runs. A bulk import queues those customers instead
+(`queue_refresh`) and `drain_refreshes` recomputes them once, however many batches touched them. All take the
+caller's session and never commit. Time in the CLV models is in weeks.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from cdp.access.gate import AccessContext
@@ -31,7 +33,7 @@ from cdp.profiles.service import CustomerView
 from cdp.store import Store
 from cdp.traits import clv
 from cdp.traits.groups import CHUNK, chunks, live_roots, members_of
-from cdp.traits.models import ComputedTrait, TraitModel
+from cdp.traits.models import ComputedTrait, TraitModel, TraitRefresh
 from cdp.traits.scoring import breakpoints, lifecycle_stage, quintile
 from cdp.traits.settings import get_trait_settings
 
@@ -372,6 +374,39 @@ def refresh_for(session: Session, store: Store, profile_ids: Iterable[str], *, a
     _predict(stats, model, settings.clv_horizon_weeks)
     store.keystore.prefetch(s.root for s in stats)
     _write(session, [_row(s, model, as_of, settings.churn_days, store) for s in stats], list(roots))
+
+
+def queue_refresh(session: Session, profile_ids: Iterable[str]) -> None:
+    """Mark these customers for `drain_refreshes` (a mark already there is bumped, see TraitRefresh.marks)."""
+    wanted = sorted({p for p in profile_ids if p})  # one order for every writer: no deadlock between two batches
+    if not wanted:
+        return
+    table = table_of(TraitRefresh)
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    statement = statement.on_conflict_do_update(index_elements=["profile_id"], set_={"marks": table.c.marks + 1})
+    for chunk in chunks(wanted):
+        session.connection().execute(statement, [{"profile_id": p, "marks": 1} for p in chunk])
+
+
+def drain_refreshes(session: Session, store: Store, *, limit: int = CHUNK) -> int:
+    """Refresh up to `limit` queued customers and remove their marks; returns how many were taken (0: none
+    left). Marks another drain holds are skipped (PostgreSQL), so drains running at once share the queue."""
+    table = table_of(TraitRefresh)
+    taken = session.execute(
+        select(table.c.profile_id, table.c.marks)
+        .order_by(table.c.profile_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not taken:
+        return 0
+    refresh_for(session, store, [profile_id for profile_id, _ in taken])
+    session.connection().execute(
+        delete(table).where(table.c.profile_id == bindparam("pid"), table.c.marks == bindparam("seen")),
+        [{"pid": profile_id, "seen": marks} for profile_id, marks in taken],
+    )
+    return len(taken)
 
 
 # -- reading -----------------------------------------------------------------------------------------------

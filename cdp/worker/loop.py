@@ -1,4 +1,5 @@
-"""`cdp worker`: plan new events into trigger jobs, decide the due ones, deliver the outbox; repeat.
+"""`cdp worker`: plan new events into trigger jobs, decide the due ones, deliver the outbox, refresh the computed
+traits an import left queued; repeat.
 
 Several workers may run against PostgreSQL (claims skip rows another worker locked); on SQLite run one. Each
 also keeps the event table's monthly partitions made ahead (PostgreSQL; cdp.events.partitions).
@@ -24,6 +25,7 @@ from cdp.events.partitions import ensure_partitions
 from cdp.ids import utcnow
 from cdp.outbox.settings import get_outbox_settings
 from cdp.store import Store
+from cdp.traits.service import drain_refreshes
 from cdp.worker.outbox import DeliveryReport, deliver_due
 
 JOB_LEASE = timedelta(minutes=2)
@@ -36,18 +38,24 @@ class PassReport:
     planned: int = 0
     decisions: list[Decision] = field(default_factory=list)
     deliveries: DeliveryReport = DeliveryReport(0, 0, 0)
+    refreshed: int = 0  # customers whose queued computed-traits refresh this pass did
 
     @property
     def busy(self) -> bool:
         return bool(
-            self.events or self.planned or self.decisions or self.deliveries.delivered or self.deliveries.retrying
+            self.events
+            or self.planned
+            or self.decisions
+            or self.deliveries.delivered
+            or self.deliveries.retrying
+            or self.refreshed
         )
 
 
 def run_once(
     store: Store, *, now: datetime | None = None, client: httpx.Client | None = None, batch: int = 200
 ) -> PassReport:
-    """One pass: plan, decide what is due, deliver what is due."""
+    """One pass: plan, decide what is due, deliver what is due, refresh up to `batch` queued customers."""
     now = now or utcnow()
     report = PassReport()
     planned = store.run(lambda s: plan(s, store, now=now))
@@ -58,6 +66,7 @@ def run_once(
         except Exception:  # one bad job must not hold up the others; its lease brings it back
             log.exception("trigger job %s failed; retried after its lease", job_id)
     report.deliveries = deliver_due(store, now=now, client=client, limit=batch)
+    report.refreshed = store.run(lambda s: drain_refreshes(s, store, limit=batch))
     return report
 
 
