@@ -8,6 +8,8 @@ chosen, and it runs; the response follows the GraphQL-over-HTTP specification (c
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from cdp.access import checkpoints
 from cdp.access.gate import AccessContext, policy_gate
 from cdp.api.access_log import AccessLog, note
 from cdp.api.context import RequestContext
@@ -291,7 +294,13 @@ def create_app(store: Store, settings: ApiSettings | None = None) -> Starlette:
     ]
     if endpoint.ide:
         routes.append(Mount("/static", StaticFiles(directory=Path(STATIC_DIR)), name="static"))
-    return Starlette(routes=routes, middleware=[AccessLog.middleware()])
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(checkpoints.flush, store)  # shutdown: the audit checkpoint deferred by spacing
+
+    return Starlette(routes=routes, middleware=[AccessLog.middleware()], lifespan=lifespan)
 
 
 def app_from_environment() -> Starlette:
