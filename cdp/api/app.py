@@ -13,7 +13,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import strawberry
+from anyio import CapacityLimiter
 from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -131,6 +133,8 @@ class GraphQLEndpoint:
         self.schema = build_schema(production=production)
         self.trusted = trusted_documents(settings.trusted_manifest)
         self.trusted_only = settings.trusted_documents_only
+        self.threads = settings.request_threads
+        self._limiter: CapacityLimiter | None = None  # made on the event loop, at the first request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -154,8 +158,11 @@ class GraphQLEndpoint:
         except HTTPError as refused:
             return refused.response(media_type)
         # Database, crypto and resolvers never run on the event loop: one slow request must not stall the
-        # others (or /healthz). Each request is worked in the thread pool, in one hop, with a session of its own.
-        return await run_in_threadpool(self._work, request, params, media_type)
+        # others (or /healthz). Each request is worked in a thread, in one hop, with a session of its own; at most
+        # `request_threads` at once, the rest queue (first come, first served).
+        if self._limiter is None:
+            self._limiter = CapacityLimiter(self.threads)
+        return await anyio.to_thread.run_sync(self._work, request, params, media_type, limiter=self._limiter)
 
     def _work(self, request: Request, params: GraphQLParams, media_type: str) -> Response:
         """Runs in a worker thread: the key is checked, the document resolved and run in one session, so a
