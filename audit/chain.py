@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
 
-from sqlalchemy import Connection, CursorResult, Select, inspect, select, text
+from sqlalchemy import Connection, CursorResult, Select, insert, inspect, select, text
 from sqlmodel import Session
 
 from audit.canonical import GENESIS_HASH, compute_entry_hash, dumps_list, hash_stored, iso_utc
@@ -33,6 +33,11 @@ _VERIFY_COLUMNS = (
     _T.seq, _T.id, _T.occurred_at, _T.actor, _T.role, _T.purpose, _T.operation, _T.document_hash,
     _T.outcome, _T.detail, _T.prev_hash, _T.subject_ids, _T.categories, _T.entry_hash,
 )  # fmt: skip
+# Built once: an append runs them on the session's connection, without the ORM's per-statement work.
+_HEAD = select(_T.seq, _T.entry_hash).order_by(_T.seq.desc()).limit(1)
+_INSERT = insert(AuditEntry)
+_SQLITE_WRITE_LOCK = text("UPDATE audit_entry SET seq = seq WHERE 0")
+_PG_APPEND_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 class AuditError(ValueError):
@@ -52,7 +57,8 @@ class VerifyResult:
 
 def head(session: Session | Connection) -> tuple[int, str] | None:
     """(seq, entry_hash) of the last entry, or None for an empty log. Record it elsewhere as an anchor."""
-    row = session.execute(select(_T.seq, _T.entry_hash).order_by(_T.seq.desc()).limit(1)).first()
+    conn = session.connection() if isinstance(session, Session) else session
+    row = conn.execute(_HEAD).first()
     return None if row is None else (row[0], row[1])
 
 
@@ -89,8 +95,10 @@ def append(
         raise AuditError("outcome (max 32) or detail (max 500 characters) too long")
     subjects, cats = _list_text("subject_ids", subject_ids), _list_text("categories", categories)
 
-    _lock_chain_head(session)
-    last = head(session)
+    session.flush()  # what the caller added is written before the entry, as before any read of the session
+    conn = session.connection()
+    _lock_chain_head(conn)
+    last = head(conn)
     seq, prev_hash = (1, GENESIS_HASH) if last is None else (last[0] + 1, last[1])
     entry = AuditEntry(
         seq=seq,
@@ -109,8 +117,7 @@ def append(
         subjects,
         cats,
     )  # fmt: skip
-    session.add(entry)
-    session.flush()
+    conn.execute(_INSERT, [entry.model_dump()])  # a plain insert: the entry is never changed through the ORM
     return entry
 
 
@@ -203,13 +210,12 @@ def _check_chain(
     return VerifyResult(True, checked, head=(checked, prev) if checked else None)
 
 
-def _lock_chain_head(session: Session) -> None:
-    conn = session.connection()
+def _lock_chain_head(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_APPEND_LOCK_KEY})
+        conn.execute(_PG_APPEND_LOCK, {"key": PG_APPEND_LOCK_KEY})
     elif conn.dialect.name == "sqlite":
         # A write statement takes SQLite's RESERVED lock even when it matches no row.
-        conn.execute(text("UPDATE audit_entry SET seq = seq WHERE 0"))
+        conn.execute(_SQLITE_WRITE_LOCK)
 
 
 def _list_text(name: str, values: Iterable[str]) -> str:

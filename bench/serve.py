@@ -299,7 +299,8 @@ def report(concurrency: int, runs: dict[str, list[Run]]) -> None:
         ("p99 ms", lambda r: r.p99, 1000.0, 2),
         ("CPU ms/request", lambda r: r.cpu_per_request, 1000.0, 3),
     ]
-    print(f"\nconcurrency {concurrency}: median (min–max) over {len(cdp)} runs each")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nconcurrency {concurrency}: median (min–max) over {len(cdp)} runs each; load average {load}")
     print(f"{'':18s} {'cdp':>30s} {'minimal':>30s} {'cdp/minimal':>26s}")
     for label, figure, scale, digits in rows:
         a, b = Spread(tuple(figure(r) for r in cdp)), Spread(tuple(figure(r) for r in minimal))

@@ -22,9 +22,10 @@ class Settings(BaseSettings):
     # Longest string accepted anywhere in an event (ticket bodies, reviews, undeclared fields): PII analysis
     # costs ~25 µs per character of number-dense text, so this bounds one value's analysis to about half a second.
     max_text_chars: int = 20_000
-    # A signed audit checkpoint is written after an audited commit at most this often (0: after every one).
-    # Entries after the newest checkpoint are not yet protected against being cut off the log's end.
-    audit_checkpoint_seconds: float = 0.0
+    # A signed audit checkpoint is written after an audited commit at most this often per process (0: after every
+    # one); a commit inside the interval is checkpointed when it ends, or at shutdown. Entries after the newest
+    # checkpoint are not yet protected against being cut off the log's end (docs/robustness.md).
+    audit_checkpoint_seconds: float = 1.0
     # PostgreSQL, per process and database: connections kept open, and as many more opened under load.
     database_pool_size: int = 10
     # The databases are reached through a transaction-pooling pooler (pgbouncer pool_mode = transaction): no

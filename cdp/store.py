@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -28,6 +28,7 @@ class Store:
     keystore: KeyStore
     indexer: BlindIndexer
     rates: RateTable
+    _closing: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, require_current_schema: bool = True) -> Store:
@@ -89,6 +90,12 @@ class Store:
             result = self.run(work)
         return result
 
+    def on_close(self, action: Callable[[], None]) -> None:
+        """Run `action` when the store is closed, before its engines go (a deferred audit checkpoint)."""
+        self._closing.append(action)
+
     def close(self) -> None:
+        for action in self._closing:
+            action()
         self.engine.dispose()
         self.keystore.engine.dispose()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cdp.api.app import create_app
 from cdp.auth.models import ApiKey
-from cdp.auth.service import LAST_USED_PRECISION, create_api_key, find_key
+from cdp.auth.service import LAST_USED_PRECISION, create_api_key, find_key, revoke_api_key
 from cdp.cli.main import app
 from cdp.ids import utcnow
 from cdp.settings import Settings
@@ -128,3 +128,23 @@ def test_demo_reuses_its_admin_key(store: Store) -> None:
         admins = session.query(ApiKey).filter(ApiKey.name == "demo admin").all()
     assert len(admins) == 1
     assert _ask(store, keys[0]) == (200, "")
+
+
+def test_a_key_revoked_by_another_process_is_refused_by_a_running_server_on_its_next_request(
+    store: Store, settings: Settings
+) -> None:
+    """Nothing about a key is cached between requests: the server's next request reads the revocation."""
+    with store.session() as session:
+        key, secret = create_api_key(session, name="revoked while serving", role="admin")
+        session.commit()
+    headers = {"Authorization": f"Bearer {secret}", "X-CDP-Purpose": "support"}
+    with TestClient(create_app(store)) as client:
+        assert client.post("/graphql", json={"query": "{ __typename }"}, headers=headers).status_code == 200
+        other = Store.open(settings)  # another process's store: its own engines and connections
+        with other.session() as session:
+            revoke_api_key(session, key.id)
+            session.commit()
+        other.close()
+        refused = client.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
+    assert refused.status_code == 401
+    assert refused.json()["errors"][0]["message"].startswith(f"API key {secret[:12]}... was revoked on ")

@@ -655,6 +655,13 @@ def test_an_oversized_body_is_refused_before_it_is_read_whole(shopify: TestClien
 # -- 4. The audit log's tail is anchored by signed checkpoints in the key store -----------------------------
 
 
+@pytest.fixture
+def every_commit(store: Store) -> None:
+    """A checkpoint after every audited commit (CDP_AUDIT_CHECKPOINT_SECONDS=0), which these tests count on;
+    spacing them is tested in tests/test_audit_checkpoints.py."""
+    store.settings = store.settings.model_copy(update={"audit_checkpoint_seconds": 0})
+
+
 def _audited_batches(store: Store, n: int) -> None:
     for i in range(n):  # one audit entry per batch
         ingest_all(store, event({"email": f"anchored{i}@example.com"}))
@@ -676,7 +683,7 @@ def _delete_entries(store: Store, where: str) -> None:
 @pytest.mark.parametrize(("where", "reason"), [("seq > 3", "entry 5 missing (log ends at seq 3)"),
                                                ("1 = 1", "entry 5 missing (log ends at seq 0)")])  # fmt: skip
 def test_a_deleted_tail_fails_cdp_audit_verify_without_a_hand_kept_anchor(
-    store: Store, cli_env: Settings, where: str, reason: str
+    store: Store, cli_env: Settings, every_commit: None, where: str, reason: str
 ) -> None:
     _audited_batches(store, 5)
     _delete_entries(store, where)
@@ -685,7 +692,7 @@ def test_a_deleted_tail_fails_cdp_audit_verify_without_a_hand_kept_anchor(
     assert f"anchor: {reason}: tail deleted" in _flat(result.output)
 
 
-def test_an_intact_log_verifies_and_names_its_checkpoint(store: Store, cli_env: Settings) -> None:
+def test_an_intact_log_verifies_and_names_its_checkpoint(store: Store, cli_env: Settings, every_commit: None) -> None:
     _audited_batches(store, 3)
     result = runner.invoke(cli, ["audit", "verify"])
     assert result.exit_code == 0, result.output
@@ -707,7 +714,7 @@ def test_the_server_checkpoints_every_audited_commit_in_the_key_store(store: Sto
         assert "audit_checkpoint" not in inspect(conn).get_table_names()
 
 
-def test_concurrent_audited_commits_end_checkpointed(store: Store) -> None:
+def test_concurrent_audited_commits_end_checkpointed(store: Store, every_commit: None) -> None:
     """Commits never wait for another thread's checkpoint, yet the last checkpoint covers the last commit."""
     access = AccessContext.operator("order_fulfillment")
 
@@ -726,7 +733,7 @@ def test_concurrent_audited_commits_end_checkpointed(store: Store) -> None:
     assert _checkpoint_rows(store)[-1] == head
 
 
-def test_a_forged_checkpoint_is_refused(store: Store, cli_env: Settings) -> None:
+def test_a_forged_checkpoint_is_refused(store: Store, cli_env: Settings, every_commit: None) -> None:
     _audited_batches(store, 3)
     _delete_entries(store, "seq > 1")
     with store.keystore.engine.begin() as conn:  # cover the cut with a checkpoint at seq 1: no valid signature
@@ -736,7 +743,7 @@ def test_a_forged_checkpoint_is_refused(store: Store, cli_env: Settings) -> None
 
 
 def test_a_rewritten_tail_is_never_checkpointed(
-    store: Store, cli_env: Settings, caplog: pytest.LogCaptureFixture
+    store: Store, cli_env: Settings, every_commit: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Entries deleted and new ones appended at the same seqs: the next checkpoint refuses to extend them."""
     _audited_batches(store, 4)

@@ -1,18 +1,27 @@
 """Signed checkpoints of the audit log's head, kept in the key store database (not the data database).
 
-After every commit that appended audit entries (at most every `audit_checkpoint_seconds`), the process reads
-the head, verifies the entries written since the newest checkpoint (so a checkpoint only ever extends a chain
-that was intact) and stores a new checkpoint signed with HMAC-SHA256 under a key from the key store (wrapped by
-the master key: an owner of either database cannot forge one). `verify_log` checks the whole chain against the
-newest checkpoint, so a log cut short — even emptied — fails verification with no hand-kept anchor.
+After a commit that appended audit entries, the process reads the head, verifies the entries written since the
+newest checkpoint (so a checkpoint only ever extends a chain that was intact) and stores a new checkpoint signed
+with HMAC-SHA256 under a key from the key store (wrapped by the master key: an owner of either database cannot
+forge one). `verify_log` checks the whole chain against the newest checkpoint, so a log cut short — even
+emptied — fails verification with no hand-kept anchor.
+
+Checkpoints are spaced: at most one per `audit_checkpoint_seconds` per process and key store (0: after every
+audited commit). A commit inside the interval defers its checkpoint to a timer that fires when the interval
+has passed, so every entry is checkpointed within about one interval of its commit, however quiet the server
+gets; closing the store (shutdown) and leaving the process write a deferred checkpoint at once. The chain
+itself still links every entry: spacing only widens the newest entries' window in which cutting them off the
+log's end goes unnoticed (docs/robustness.md).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
-from collections import defaultdict
+import weakref
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, event, insert, select
@@ -21,17 +30,40 @@ from sqlmodel import Session
 import audit
 from audit import Checkpoint, VerifyResult
 from audit.canonical import iso_utc
-from cdp.crypto.keystore import audit_checkpoint
+from cdp.crypto.keystore import KeyStore, audit_checkpoint
 from cdp.store import Store
 
 CHECKPOINT_KEY = "audit-checkpoint"
 KEEP = 1_000  # checkpoints kept at least; verification needs only the newest
 TRIM_EVERY = 100  # older ones are deleted every this many checkpoints, not on each
 _log = logging.getLogger(__name__)
-# Per key store (by id): one writer at a time, the commits waiting for a checkpoint, and the last write's time.
-_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
-_waiting: set[int] = set()
-_last_written: dict[int, float] = {}
+
+
+@dataclass
+class _Cadence:
+    """A key store's checkpointing in this process: one writer at a time, whether a commit is waiting for the
+    writer to go again, when the last checkpoint was written, and the store whose checkpoint is deferred."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    waiting: bool = False
+    last_written: float | None = None
+    deferred: weakref.ReferenceType[Store] | None = None
+    timer: threading.Timer | None = None
+    flushed_on_close: weakref.ReferenceType[Store] | None = None  # the store that flushes when closed
+    guard: threading.Lock = field(default_factory=threading.Lock)  # over `deferred` and `timer`
+
+
+# Keyed by the key store object itself, not its id(): a new store must never inherit a closed one's cadence.
+_cadences: weakref.WeakKeyDictionary[KeyStore, _Cadence] = weakref.WeakKeyDictionary()
+_cadences_lock = threading.Lock()
+
+
+def _cadence(keystore: KeyStore) -> _Cadence:
+    with _cadences_lock:
+        cadence = _cadences.get(keystore)
+        if cadence is None:
+            cadence = _cadences[keystore] = _Cadence()
+        return cadence
 
 
 class CheckpointError(RuntimeError):
@@ -52,7 +84,7 @@ def newest(store: Store) -> Checkpoint | None:
 
 def write(store: Store) -> Checkpoint:
     """Checkpoint the current head, after verifying the entries since the newest checkpoint."""
-    with _locks[id(store.keystore)]:
+    with _cadence(store.keystore).lock:
         return _write(store)
 
 
@@ -76,7 +108,7 @@ def _write(store: Store) -> Checkpoint:
         ).scalar_one()
         if written % TRIM_EVERY == 0:
             conn.execute(delete(audit_checkpoint).where(audit_checkpoint.c.id <= written - KEEP))
-    _last_written[id(store.keystore)] = time.monotonic()
+    _cadence(store.keystore).last_written = time.monotonic()
     return checkpoint
 
 
@@ -106,21 +138,68 @@ def checkpoint_after_commit(session: Session) -> None:
 def _after_commit(session: Session) -> None:
     session.info.pop("cdp_checkpoint_pending", None)
     store: Store = session.info["cdp_store"]
-    key = id(store.keystore)
-    last = _last_written.get(key)
-    if last is not None and time.monotonic() - last < store.settings.audit_checkpoint_seconds:
+    cadence = _cadence(store.keystore)
+    last, interval = cadence.last_written, store.settings.audit_checkpoint_seconds
+    if last is not None and (wait := last + interval - time.monotonic()) > 0:
+        _defer(store, cadence, wait)
         return
-    # A commit never waits for another's checkpoint: when one is being written, the writer writes once more
-    # after it (it reads the head again, which includes this commit).
-    _waiting.add(key)
-    while key in _waiting:
-        lock = _locks[key]
-        if not lock.acquire(blocking=False):
-            return  # the holder looks at _waiting again after releasing
+    _checkpoint_now(store, cadence)
+
+
+def _checkpoint_now(store: Store, cadence: _Cadence) -> None:
+    """Write a checkpoint that covers every commit so far, unless another thread is writing one: a commit never
+    waits for another's checkpoint; the writer writes once more after it (it reads the head again, which
+    includes this commit)."""
+    with cadence.guard:  # whatever was deferred is covered by what is written now
+        cadence.deferred = None
+        if cadence.timer is not None:
+            cadence.timer.cancel()
+            cadence.timer = None
+    cadence.waiting = True
+    while cadence.waiting:
+        if not cadence.lock.acquire(blocking=False):
+            return  # the holder looks at `waiting` again after releasing
         try:
-            _waiting.discard(key)
+            cadence.waiting = False
             _write(store)
         except Exception:  # the operation has committed; a failed checkpoint is reported, not raised into it
             _log.exception("audit checkpoint not written; run `cdp audit verify`")
         finally:
-            lock.release()
+            cadence.lock.release()
+
+
+def _defer(store: Store, cadence: _Cadence, wait: float) -> None:
+    """Checkpoint this commit when the interval has passed (a timer), or at shutdown, whichever comes first."""
+    with cadence.guard:
+        if cadence.flushed_on_close is None or cadence.flushed_on_close() is not store:
+            cadence.flushed_on_close = weakref.ref(store)
+            store.on_close(lambda: flush(store))
+        cadence.deferred = weakref.ref(store)
+        if cadence.timer is None:
+            cadence.timer = threading.Timer(wait, _deferred_due, args=(weakref.ref(store.keystore),))
+            cadence.timer.daemon = True
+            cadence.timer.start()
+
+
+def _deferred_due(keystore: weakref.ReferenceType[KeyStore]) -> None:
+    alive = keystore()
+    cadence = _cadences.get(alive) if alive is not None else None
+    store = cadence.deferred() if cadence is not None and cadence.deferred is not None else None
+    if cadence is not None and store is not None:
+        _checkpoint_now(store, cadence)
+
+
+def flush(store: Store) -> None:
+    """Write the checkpoint this process deferred for `store`, if any: what shutdown does."""
+    cadence = _cadences.get(store.keystore)
+    if cadence is not None and cadence.deferred is not None:
+        _checkpoint_now(store, cadence)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """A process that leaves without closing its store (a CLI command) still checkpoints what it deferred."""
+    for cadence in list(_cadences.values()):
+        store = cadence.deferred() if cadence.deferred is not None else None
+        if store is not None:
+            _checkpoint_now(store, cadence)

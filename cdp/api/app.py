@@ -8,10 +8,14 @@ chosen, and it runs; the response follows the GraphQL-over-HTTP specification (c
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import strawberry
+from anyio import CapacityLimiter
 from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +37,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from cdp.access import checkpoints
 from cdp.access.gate import AccessContext, policy_gate
 from cdp.api.access_log import AccessLog, note
 from cdp.api.context import RequestContext
@@ -129,6 +134,8 @@ class GraphQLEndpoint:
         self.schema = build_schema(production=production)
         self.trusted = trusted_documents(settings.trusted_manifest)
         self.trusted_only = settings.trusted_documents_only
+        self.threads = settings.request_threads
+        self._limiter: CapacityLimiter | None = None  # made on the event loop, at the first request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -152,8 +159,11 @@ class GraphQLEndpoint:
         except HTTPError as refused:
             return refused.response(media_type)
         # Database, crypto and resolvers never run on the event loop: one slow request must not stall the
-        # others (or /healthz). Each request is worked in the thread pool, in one hop, with a session of its own.
-        return await run_in_threadpool(self._work, request, params, media_type)
+        # others (or /healthz). Each request is worked in a thread, in one hop, with a session of its own; at most
+        # `request_threads` at once, the rest queue (first come, first served).
+        if self._limiter is None:
+            self._limiter = CapacityLimiter(self.threads)
+        return await anyio.to_thread.run_sync(self._work, request, params, media_type, limiter=self._limiter)
 
     def _work(self, request: Request, params: GraphQLParams, media_type: str) -> Response:
         """Runs in a worker thread: the key is checked, the document resolved and run in one session, so a
@@ -293,7 +303,13 @@ def create_app(store: Store, settings: ApiSettings | None = None) -> Starlette:
     ]
     if endpoint.ide:
         routes.append(Mount("/static", StaticFiles(directory=Path(STATIC_DIR)), name="static"))
-    return Starlette(routes=routes, middleware=[AccessLog.middleware()])
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(checkpoints.flush, store)  # shutdown: the audit checkpoint deferred by spacing
+
+    return Starlette(routes=routes, middleware=[AccessLog.middleware()], lifespan=lifespan)
 
 
 def app_from_environment() -> Starlette:

@@ -32,6 +32,10 @@ from graphql import (
 from policies.errors import AccessDenied
 
 logger = logging.getLogger(__name__)
+# (document text, operation name) -> the (field path, category) pairs it selects, for documents whose answer
+# does not depend on variables (no `Profile.events(types:)`): the same lookup is not walked again per request.
+_SELECTED: dict[tuple[str, str | None], list[tuple[str, str]]] = {}
+_SELECTED_MAX = 256
 
 
 class _SelectedCategories(Visitor):
@@ -41,6 +45,7 @@ class _SelectedCategories(Visitor):
         super().__init__()
         self.type_info, self.variables = type_info, variables
         self.found: list[tuple[str, str]] = []
+        self.by_variables = False  # the categories found depend on the variables' values
 
     def enter_field(self, node: FieldNode, *_args: object) -> None:
         parent = self.type_info.get_parent_type()
@@ -54,6 +59,7 @@ class _SelectedCategories(Visitor):
             self._event_types(node)
 
     def _event_types(self, node: FieldNode) -> None:
+        self.by_variables = True
         definition = self.type_info.get_field_def()
         for argument in node.arguments or ():
             if argument.name.value != "types" or definition is None:
@@ -94,21 +100,35 @@ class AccessGateExtension(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         ctx: RequestContext = self.execution_context.context
-        document = _executed_part(self.execution_context.graphql_document, self.execution_context.operation_name)
-        if document is not None:
-            schema = self.execution_context.schema._schema
-            type_info = TypeInfo(schema)
-            collector = _SelectedCategories(type_info, _coerced_variables(schema, document, self.execution_context))
-            visit(document, TypeInfoVisitor(type_info, collector))
-            try:
-                for field_path, category in collector.found:
-                    ctx.access.require(category, field=field_path)
-            except AccessDenied as denied:
-                self._refuse(ctx, denied)
-                yield
-                return
+        selected = self._selected()
+        try:
+            for field_path, category in selected:
+                ctx.access.require(category, field=field_path)
+        except AccessDenied as denied:
+            self._refuse(ctx, denied)
+            yield
+            return
         yield
         self._audit_result(ctx)
+
+    def _selected(self) -> list[tuple[str, str]]:
+        """(field path, category) of every personal field the executed operation selects."""
+        context = self.execution_context
+        key = (context.query or "", context.operation_name)
+        if key in _SELECTED:
+            return _SELECTED[key]
+        document = _executed_part(context.graphql_document, context.operation_name)
+        if document is None:
+            return []
+        schema = context.schema._schema
+        type_info = TypeInfo(schema)
+        collector = _SelectedCategories(type_info, _coerced_variables(schema, document, context))
+        visit(document, TypeInfoVisitor(type_info, collector))
+        if not collector.by_variables and context.query:
+            if len(_SELECTED) >= _SELECTED_MAX:
+                _SELECTED.clear()
+            _SELECTED[key] = collector.found
+        return collector.found
 
     def _audit(self, ctx: RequestContext, **entry: object) -> bool:
         """Commit the request's audit entry in the request's own session, before the response exists: a query's

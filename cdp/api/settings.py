@@ -18,6 +18,10 @@ class ApiSettings(BaseSettings):
     # may still send ad-hoc queries.
     trusted_documents_only: bool = False
     trusted_manifest: Path = DEFAULT_MANIFEST
+    # GraphQL requests worked at once per server process; the others wait their turn in arrival order. The GIL
+    # runs one thread's Python at a time, so more threads only share the process among more requests: with 32
+    # in flight each took 32 times its own CPU time to finish, and at first none finished at all.
+    request_threads: int = 4
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,8 @@
 rotated, optionally expiring, with the time each was last used.
 
 Keys are 256-bit random, so a fast hash is enough (no password-style KDF needed: nothing to brute-force).
+Nothing about a key is cached between requests: each one reads the key's row (one indexed SELECT of plain
+columns), so a key revoked by any process is refused on the next request.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, inspect, select
 from sqlmodel import Session, col
 
 from cdp.auth.models import ApiKey
@@ -20,6 +22,10 @@ from cdp.ids import utcnow
 
 KEY_PREFIX = "cdp_"
 LAST_USED_PRECISION = timedelta(minutes=1)
+_K = inspect(ApiKey).local_table.c
+# Built once, run as plain columns: authentication is on every request, and needs no ORM object.
+_BY_HASH = select(_K.id, _K.name, _K.role, _K.prefix, _K.profile_id, _K.revoked_at, _K.expires_at,
+                  _K.last_used_at).where(_K.key_hash == bindparam("key_hash"))  # fmt: skip
 
 
 class AuthError(PermissionError):
@@ -76,7 +82,7 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
     scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise AuthError("malformed Authorization header: expected 'Bearer <api key>'")
-    key = find_key(session, secret)
+    key = session.connection().execute(_BY_HASH, {"key_hash": _hash(secret.strip())}).first()
     if key is None:
         raise AuthError("unknown API key")
     now = utcnow()
@@ -85,8 +91,9 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
     if key.expires_at is not None and key.expires_at <= now:
         raise AuthError(f"API key {key.prefix}... expired on {key.expires_at:%Y-%m-%d %H:%M} UTC")
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_PRECISION:
-        key.last_used_at = now
-        session.add(key)
+        used = _key(session, key.id)
+        used.last_used_at = now
+        session.add(used)
     return Principal(key.id, key.name, key.role, key.profile_id)
 
 
