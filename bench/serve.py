@@ -9,19 +9,27 @@ no log config; with `--workers N` the supervisor and shared socket of cdp/cli/se
 * minimal (bench/minimal_app.py): one strawberry query, `profileByEmail`, reading one row of a table with the
   same fields in clear from the same kind of database (no key, no gate, no audit, no encryption): what any
   GraphQL server pays.
+* postgraphile (peer, only with --postgres and --postgraphile DIR): PostGraphile 4 (Node, one process) serving
+  the minimal app's database, looked up with the `benchProfileByEmail` field it generates from the unique email
+  column: the same single-row read with the same fields, by a GraphQL server built for PostgreSQL. Run with
+  `--disable-query-log`, no watch mode, NODE_ENV=production. Node runs JavaScript on one thread: compare with
+  cdp at --workers 1. Never installed by the bench; install it once outside the repository:
+  `mkdir -p /tmp/pg4 && cd /tmp/pg4 && npm install postgraphile@4` (then --postgraphile /tmp/pg4).
 
-wrk drives both with keep-alive connections at each concurrency, each run bounded in time (--seconds) and in
-requests (--max-requests), cycling through the same demo emails; every response is checked for the profile.
-Per (server, concurrency) it reports throughput, p50/p95/p99 latency (wrk's), and the server's CPU seconds per
-request (utime + stime of the server process and its workers from /proc, before and after the run); then the
-ratios cdp/minimal (goals: CPU per lookup <= 1.5x, throughput >= 60%, p95 < 10 ms). Runs alternate between the
-two servers and repeat; figures are median (min-max) over the repeats. Finally GET /healthz on cdp, idle and
-while 8 connections load lookups: a server that never blocks answers it as fast either way.
+wrk drives each server with keep-alive connections at each concurrency, each run bounded in time (--seconds)
+and in requests (--max-requests), cycling through the same demo emails; every response is checked for the
+profile. Per (server, concurrency) it reports throughput, p50/p95/p99 latency (wrk's), and the server's CPU
+seconds per request (utime + stime of the server process and every process under it from /proc, before and
+after the run); then the ratios cdp/minimal (goals: CPU per lookup <= 1.5x, throughput >= 60%, p95 < 10 ms)
+and, as a peer figure, cdp/postgraphile. Runs alternate between the servers and repeat; figures are median
+(min-max) over the repeats. Finally GET /healthz on cdp, idle and while 8 connections load lookups: a server
+that never blocks answers it as fast either way.
 
 wrk comes from Debian: `apt-get install -y wrk` (4.1.0 on bookworm).
 
   python bench/serve.py [--people 2000] [--postgres URL] [--workers 1] [--concurrency 1 8 32]
                         [--seconds 5] [--max-requests 20000] [--repeats 3] [--emails 500]
+                        [--postgraphile DIR]
 """
 
 from __future__ import annotations
@@ -37,13 +45,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from sqlalchemy import insert
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -60,6 +69,7 @@ CDP_LOOKUP = """query Lookup($email: String!) {
 MINIMAL_LOOKUP = """query Lookup($email: String!) {
   profileByEmail(email: $email) { id firstName lastName email phone city }
 }"""
+POSTGRAPHILE_LOOKUP = MINIMAL_LOOKUP.replace("profileByEmail", "benchProfileByEmail")
 EXPECT = '"firstName"'  # a lookup's response without this text failed
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -138,8 +148,10 @@ class Server:
 
 
 @contextmanager
-def started(name: str, command: list[str], env: dict[str, str], log: Path, query: str) -> Iterator[Server]:
-    """`command` + `--port P` as a server process; up and answering /healthz."""
+def started(
+    name: str, command: list[str], env: dict[str, str], log: Path, query: str, ready: str = "/healthz"
+) -> Iterator[Server]:
+    """`command` + `--port P` as a server process; up and answering GET `ready` with 200."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own commands
         [*command, "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("w")
@@ -150,12 +162,12 @@ def started(name: str, command: list[str], env: dict[str, str], log: Path, query
             if process.poll() is not None:
                 raise RuntimeError(f"{name} server exited: {log.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{base}{ready}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
         else:
-            raise RuntimeError(f"{name} server did not answer /healthz")
+            raise RuntimeError(f"{name} server did not answer {ready}")
         yield Server(name, base, process, query)
     finally:
         process.terminate()
@@ -290,8 +302,13 @@ def health_under_load(load: Load, seconds: int) -> tuple[float, float, int]:
 # --- report ----------------------------------------------------------------------------------------------------
 
 
+def median_ratio(runs: dict[str, list[Run]], figure: Callable[[Run], float], baseline: str) -> float:
+    """Median of cdp's `figure` over the baseline's median."""
+    return statistics.median(map(figure, runs["cdp"])) / statistics.median(map(figure, runs[baseline]))
+
+
 def report(concurrency: int, runs: dict[str, list[Run]]) -> None:
-    cdp, minimal = runs["cdp"], runs["minimal"]
+    cdp, others = runs["cdp"], [name for name in runs if name != "cdp"]
     rows = [
         ("throughput req/s", lambda r: r.rate, 1.0, 0),
         ("p50 ms", lambda r: r.p50, 1000.0, 2),
@@ -301,18 +318,44 @@ def report(concurrency: int, runs: dict[str, list[Run]]) -> None:
     ]
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nconcurrency {concurrency}: median (min–max) over {len(cdp)} runs each; load average {load}")
-    print(f"{'':18s} {'cdp':>30s} {'minimal':>30s} {'cdp/minimal':>26s}")
+    print(f"{'':18s}" + "".join(f" {name:>30s}" for name in runs) + "".join(f" {'cdp/' + n:>26s}" for n in others))
     for label, figure, scale, digits in rows:
-        a, b = Spread(tuple(figure(r) for r in cdp)), Spread(tuple(figure(r) for r in minimal))
-        ratio = Spread(tuple(figure(x) / figure(y) for x, y in zip(cdp, minimal, strict=True)))
-        print(f"{label:18s} {a.show(scale, digits):>30s} {b.show(scale, digits):>30s} {ratio.show(1, 2):>26s}")
-    failed = [", ".join(str(r.failed) if r.requests else "none answered" for r in side) for side in (cdp, minimal)]
-    print(f"{'failed responses':18s} {failed[0]:>30s} {failed[1]:>30s}")
-    cpu = statistics.median(r.cpu_per_request for r in cdp) / statistics.median(r.cpu_per_request for r in minimal)
-    rate = statistics.median(r.rate for r in cdp) / statistics.median(r.rate for r in minimal)
+        cells = [f" {Spread(tuple(map(figure, side))).show(scale, digits):>30s}" for side in runs.values()]
+        for name in others:
+            ratio = Spread(tuple(figure(x) / figure(y) for x, y in zip(cdp, runs[name], strict=True)))
+            cells.append(f" {ratio.show(1, 2):>26s}")
+        print(f"{label:18s}" + "".join(cells))
+    failed = [", ".join(str(r.failed) if r.requests else "none answered" for r in side) for side in runs.values()]
+    print(f"{'failed responses':18s}" + "".join(f" {f:>30s}" for f in failed))
+    cpu = median_ratio(runs, lambda r: r.cpu_per_request, "minimal")
+    rate = median_ratio(runs, lambda r: r.rate, "minimal")
     p95 = statistics.median(r.p95 for r in cdp) * 1000
     print(f"goals: CPU per lookup {cpu:.2f}x minimal (<= 1.5), throughput {rate:.0%} of minimal (>= 60%), "
           f"p95 {p95:.2f} ms (< 10)")  # fmt: skip
+    if "postgraphile" in runs:
+        cpu = median_ratio(runs, lambda r: r.cpu_per_request, "postgraphile")
+        rate = median_ratio(runs, lambda r: r.rate, "postgraphile")
+        print(f"peer: CPU per lookup {cpu:.2f}x PostGraphile's, throughput {rate:.0%} of PostGraphile's")
+
+
+def postgraphile_command(directory: str | None, postgres: str | None, database_url: str) -> list[str] | None:
+    """PostGraphile 4's command line over `database_url` (no --port), or None with the reason printed."""
+    if directory is None:
+        return None
+    cli = Path(directory) / "node_modules" / "postgraphile" / "cli.js"
+    node = shutil.which("node")
+    reason = (
+        "needs --postgres" if postgres is None
+        else f"{cli} not found (install: cd {directory} && npm install postgraphile@4)" if not cli.is_file()
+        else "node not found" if node is None
+        else None
+    )  # fmt: skip
+    if reason is not None or node is None:
+        print(f"PostGraphile peer skipped: {reason}")
+        return None
+    connection = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return [node, str(cli), "--connection", connection, "--schema", "public", "--host", "127.0.0.1",
+            "--disable-query-log"]  # fmt: skip
 
 
 # --- main ------------------------------------------------------------------------------------------------------
@@ -328,6 +371,7 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--emails", type=int, default=500, help="distinct emails the load cycles through")
+    parser.add_argument("--postgraphile", metavar="DIR", help="where `npm install postgraphile@4` was run (peer)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/serve.py needs wrk: apt-get install -y wrk")
@@ -352,14 +396,22 @@ def main() -> None:
         minimal = stack.enter_context(
             started("minimal", minimal_command, minimal_env, work / "minimal.log", MINIMAL_LOOKUP)
         )
-        loads = {s.name: Load(work, s, emails, key) for s in (cdp, minimal)}
+        servers = [cdp, minimal]
+        peer_command = postgraphile_command(args.postgraphile, args.postgres, minimal_url)
+        if peer_command is not None:
+            peer_env = clean_env(NODE_ENV="production")
+            peer_log = work / "postgraphile.log"
+            servers.append(stack.enter_context(
+                started("postgraphile", peer_command, peer_env, peer_log, POSTGRAPHILE_LOOKUP, ready="/graphiql")
+            ))  # fmt: skip
+        loads = {s.name: Load(work, s, emails, key) for s in servers}
         backend = "postgresql" if args.postgres else "sqlite"
         print(f"backend {backend}, workers {args.workers}, {len(emails)} distinct emails, runs of "
               f"{args.seconds} s or {args.max_requests} requests, {os.cpu_count()} CPUs shared with wrk")  # fmt: skip
         for load in loads.values():  # warm-up: every email once per worker (data keys, caches, pools)
             load.run(8, max(args.seconds, 10), len(emails) * args.workers * 2)
         for concurrency in args.concurrency:
-            runs: dict[str, list[Run]] = {"cdp": [], "minimal": []}
+            runs: dict[str, list[Run]] = {name: [] for name in loads}
             for _ in range(args.repeats):
                 for name, load in loads.items():
                     runs[name].append(load.run(concurrency, args.seconds, args.max_requests))
